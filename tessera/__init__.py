@@ -1,0 +1,3 @@
+"""Tessera: a GraphQL composition gateway."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,56 @@
+"""The backend services Tessera calls, one `BackendClient` each.
+
+    backends = Backends.open(settings)      # embedded demo for every backend with no url
+    await backends.users.get_json("/users/7", scope=CallScope())
+    await backends.aclose()
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from ..config import SERVICES, Settings
+from .client import MISSING, BackendClient, CallScope
+
+__all__ = ["MISSING", "BackendClient", "Backends", "CallScope"]
+
+DEMO_HOST_SUFFIX = ".demo"
+
+
+class Backends:
+    """The five clients, by service name, plus how each is reached."""
+
+    def __init__(self, clients: dict[str, BackendClient], modes: dict[str, str]) -> None:
+        self.clients = clients
+        self.modes = modes  # service -> "http" or "embedded"
+        self.orders = clients["orders"]
+        self.users = clients["users"]
+        self.products = clients["products"]
+        self.inventory = clients["inventory"]
+        self.reviews = clients["reviews"]
+
+    @classmethod
+    def open(cls, settings: Settings,
+             transport: httpx.AsyncBaseTransport | None = None) -> Backends:
+        """Build every client. `transport`, when given, carries every call (tests
+        pass a MockTransport or a recording wrapper); otherwise a backend with a
+        `url` gets a real connection pool and one without gets the embedded demo."""
+        demo: httpx.AsyncBaseTransport | None = None
+        clients: dict[str, BackendClient] = {}
+        modes: dict[str, str] = {}
+        for service in SERVICES:
+            url = settings.url(service)
+            modes[service] = "http" if url else "embedded"
+            chosen = transport
+            if chosen is None and url is None:
+                if demo is None:
+                    from ..demo import embedded_transport
+                    demo = embedded_transport()
+                chosen = demo
+            base_url = url or f"http://{service}{DEMO_HOST_SUFFIX}"
+            clients[service] = BackendClient(service, base_url, settings.policy(service), chosen)
+        return cls(clients, modes)
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()

@@ -1,0 +1,122 @@
+"""The `tessera` command: a thin layer over the package.
+
+    tessera serve [--config FILE] [--host H] [--port P]
+    tessera demo-backends [--port 8101] [--latency-ms N] [--fail SERVICE ...]
+    tessera export-schema
+    tessera check-config FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from .config import SERVICES, Settings, load_settings
+from .errors import ConfigError
+
+EXIT_CONFIG = 2
+
+
+def _settings(path: str | None) -> Settings:
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        print(f"tessera: config error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args.config)
+    server = settings.server
+    host = args.host or server.host
+    port = args.port or server.port
+    logging.basicConfig(level=server.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    embedded = [name for name in SERVICES if settings.url(name) is None]
+    if embedded:
+        print(f"tessera: embedded demo backends for: {', '.join(embedded)}", file=sys.stderr)
+    if server.graphiql:
+        print(f"tessera: GraphiQL at http://{host}:{port}/graphql", file=sys.stderr)
+    if server.workers > 1:
+        # Worker processes import the factory and read the same file.
+        if args.config:
+            os.environ["TESSERA_CONFIG"] = os.path.abspath(args.config)
+        uvicorn.run("tessera.app:create_app", factory=True, host=host, port=port,
+                    workers=server.workers, log_level=server.log_level)
+        return 0
+    from .app import create_app
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=server.log_level)
+    return 0
+
+
+def _demo_backends(args: argparse.Namespace) -> int:
+    from .demo import serve_demo_backends
+
+    unknown = sorted(set(args.fail) - set(SERVICES))
+    if unknown:
+        print(f"tessera: --fail: unknown service {', '.join(unknown)}; "
+              f"the services are {', '.join(SERVICES)}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        asyncio.run(serve_demo_backends(args.host, args.port, latency_ms=args.latency_ms,
+                                        failing=args.fail))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _export_schema(args: argparse.Namespace) -> int:
+    from .schema import build_schema
+
+    print(build_schema().as_str())
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args.file)
+    embedded = [name for name in SERVICES if settings.url(name) is None]
+    print(f"{args.file}: ok ({len(SERVICES) - len(embedded)} backends by URL, "
+          f"{len(embedded)} embedded demo)")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tessera", description="GraphQL composition gateway")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the gateway")
+    serve.add_argument("--config", help="TOML or JSON config file (default: $TESSERA_CONFIG)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(run=_serve)
+
+    demo = commands.add_parser("demo-backends", help="serve the five demo services over HTTP")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8101, help="orders' port; the others follow")
+    demo.add_argument("--latency-ms", type=float, default=0.0)
+    demo.add_argument("--fail", action="append", default=[], metavar="SERVICE",
+                      help="answer 503 from this service (repeatable)")
+    demo.set_defaults(run=_demo_backends)
+
+    export = commands.add_parser("export-schema", help="print the schema SDL")
+    export.set_defaults(run=_export_schema)
+
+    check = commands.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("file")
+    check.set_defaults(run=_check_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Settings: one TOML or JSON file, validated at start.
+
+    settings = load_settings("tessera.toml")          # or TESSERA_CONFIG, or defaults
+    settings.policy("users").timeout_ms                # defaults merged with [backends.users]
+
+Per-backend settings follow the Apollo Router shape: `[defaults]` applies to every
+backend and `[backends.NAME]` overrides any of it for one. A backend with no `url`
+is served by the embedded demo service of that name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+SERVICES: tuple[str, ...] = ("orders", "users", "products", "inventory", "reviews")
+ServiceName = Literal["orders", "users", "products", "inventory", "reviews"]
+
+MiB = 1024 * 1024
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    """`[server]`: where and how the gateway listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    graphiql: bool = True
+    introspection: bool = True
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
+    request_timeout_ms: int = Field(5000, ge=10)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class LimitSettings(_Section):
+    """`[limits]`: checked before any backend call."""
+
+    max_depth: int = Field(10, ge=1)
+    max_aliases: int = Field(30, ge=0)
+    max_tokens: int = Field(2000, ge=10)
+    max_ids: int = Field(500, ge=1)
+
+
+class BackendPolicy(_Section):
+    """`[defaults]`: how Tessera calls a backend; every key may be overridden per backend."""
+
+    timeout_ms: int = Field(1000, ge=1, description="bounds one attempt, body included")
+    retries: int = Field(1, ge=0, le=5)
+    max_connections: int = Field(100, ge=1)
+    max_batch_size: int = Field(100, ge=1)
+    max_response_bytes: int = Field(10 * MiB, ge=1)
+
+
+class BackendSettings(_Section):
+    """`[backends.NAME]`: the service's URL plus any `[defaults]` key overridden."""
+
+    url: str | None = None
+    timeout_ms: int | None = Field(None, ge=1)
+    retries: int | None = Field(None, ge=0, le=5)
+    max_connections: int | None = Field(None, ge=1)
+    max_batch_size: int | None = Field(None, ge=1)
+    max_response_bytes: int | None = Field(None, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")) or len(value) < 10:
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class Settings(_Section):
+    """The whole configuration. Every section is optional."""
+
+    server: ServerSettings = ServerSettings()
+    limits: LimitSettings = LimitSettings()
+    defaults: BackendPolicy = BackendPolicy()
+    backends: dict[ServiceName, BackendSettings] = Field(default_factory=dict)
+
+    def policy(self, service: str) -> BackendPolicy:
+        """The defaults with this backend's overrides applied."""
+        override = self.backends.get(service)  # type: ignore[call-overload]
+        if override is None:
+            return self.defaults
+        changes = override.model_dump(exclude={"url"}, exclude_none=True)
+        return self.defaults.model_copy(update=changes)
+
+    def url(self, service: str) -> str | None:
+        override = self.backends.get(service)  # type: ignore[call-overload]
+        return override.url if override else None
+
+
+def load_settings(path: str | os.PathLike[str] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the config named by `path`, else by TESSERA_CONFIG, else defaults."""
+    environ = os.environ if environ is None else environ
+    chosen = path if path is not None else environ.get("TESSERA_CONFIG") or None
+    if chosen is None:
+        return Settings()
+    source = str(chosen)
+    return parse_settings(_read(Path(chosen)), source=source)
+
+
+def parse_settings(data: Any, *, source: str | None = None) -> Settings:
+    """Validate already-parsed config data; errors name the key and the problem."""
+    if not isinstance(data, dict):
+        raise ConfigError("", "the top level must be a table/object", source=source)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise _first_problem(exc, source) from None
+
+
+def _read(path: Path) -> Any:
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("", "file not found", source=source) from None
+    except OSError as exc:
+        raise ConfigError("", f"cannot read file ({exc.strerror})", source=source) from None
+    except UnicodeDecodeError:
+        raise ConfigError("", "file is not UTF-8 text", source=source) from None
+    is_json = path.suffix.lower() == ".json" or (
+        path.suffix.lower() != ".toml" and text.lstrip().startswith("{"))
+    try:
+        return json.loads(text) if is_json else tomllib.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError("", f"invalid JSON at line {exc.lineno}: {exc.msg}",
+                          source=source) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"invalid TOML: {exc}", source=source) from None
+
+
+def _first_problem(exc: ValidationError, source: str | None) -> ConfigError:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "literal_error" and err["loc"][:1] == ("backends",):
+            msg = f"unknown backend; the backends are {', '.join(SERVICES)}"
+            key = ".".join(str(part) for part in err["loc"][:2])
+        elif "input" in err and not isinstance(err["input"], dict | list):
+            msg = f"{msg} (got {err['input']!r})"
+        problems.append((key, msg))
+    key, msg = problems[0]
+    if len(problems) > 1:
+        msg += f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''}: " + \
+            "; ".join(f"{k}: {m}" for k, m in problems[1:4]) + ")"
+    return ConfigError(key, msg, source=source)

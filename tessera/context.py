@@ -1,0 +1,49 @@
+"""The per-request Context every resolver sees as `info.context`.
+
+    ctx = new_context(backends, request.headers, timeout_ms=5000)
+    await ctx.loaders.users.load("7")
+
+Built once per client request (never global): it holds that request's loaders,
+its id, the headers forwarded to backends and its deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .backends import Backends, CallScope
+from .loaders import Loaders, make_loaders
+
+FORWARDED_HEADERS = ("authorization", "accept-language", "x-request-id")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+
+@dataclass(frozen=True)
+class Context:
+    loaders: Loaders
+    request_id: str
+    scope: CallScope
+
+
+def request_id_from(headers: Mapping[str, str]) -> str:
+    """The client's X-Request-Id when it is a sane token, else a new one."""
+    given = headers.get("x-request-id")
+    if given and _REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
+
+
+def new_context(backends: Backends, headers: Mapping[str, str], *,
+                timeout_ms: int | None = None) -> Context:
+    request_id = request_id_from(headers)
+    forwarded = {name: headers[name] for name in FORWARDED_HEADERS[:2] if name in headers}
+    forwarded["x-request-id"] = request_id
+    deadline = None
+    if timeout_ms is not None:
+        deadline = asyncio.get_running_loop().time() + timeout_ms / 1000
+    scope = CallScope(headers=forwarded, deadline=deadline)
+    return Context(loaders=make_loaders(backends, scope), request_id=request_id, scope=scope)

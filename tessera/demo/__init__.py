@@ -1,0 +1,59 @@
+"""The embedded demo backends: five services over one seeded SQLite store.
+
+    transport = embedded_transport()      # in-process, for `tessera serve` with no [backends]
+    await serve_demo_backends(port=8101)  # real HTTP servers on 8101-8105
+
+In-process, one ASGI app routes by host (`orders.demo`, `users.demo`, ...), so
+the gateway's clients talk to it exactly as they would to real services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterable
+
+import httpx
+from starlette.applications import Starlette
+from starlette.routing import Host
+
+from ..config import SERVICES
+from .services import build_service_apps
+from .store import open_store
+
+__all__ = ["build_demo_app", "embedded_transport", "open_store", "serve_demo_backends"]
+
+_store: sqlite3.Connection | None = None
+
+
+def shared_store() -> sqlite3.Connection:
+    """The process's demo store, seeded on first use (read-only afterwards)."""
+    global _store
+    if _store is None:
+        _store = open_store()
+    return _store
+
+
+def build_demo_app(db: sqlite3.Connection | None = None, *, latency_ms: float = 0,
+                   failing: Iterable[str] = ()) -> Starlette:
+    """All five services in one ASGI app, each under host `NAME.demo`."""
+    apps = build_service_apps(db or shared_store(), latency_ms=latency_ms, failing=failing)
+    return Starlette(routes=[Host(f"{name}.demo", app) for name, app in apps.items()])
+
+
+def embedded_transport(**options: object) -> httpx.AsyncBaseTransport:
+    return httpx.ASGITransport(app=build_demo_app(**options))  # type: ignore[arg-type]
+
+
+async def serve_demo_backends(host: str = "127.0.0.1", port: int = 8101, *,
+                              latency_ms: float = 0, failing: Iterable[str] = ()) -> None:
+    """Serve each service on its own port (orders on `port`, users on `port+1`, ...)."""
+    import uvicorn
+
+    apps = build_service_apps(shared_store(), latency_ms=latency_ms, failing=failing)
+    servers = [uvicorn.Server(uvicorn.Config(apps[name], host=host, port=port + offset,
+                                             log_level="warning", lifespan="off"))
+               for offset, name in enumerate(SERVICES)]
+    for offset, name in enumerate(SERVICES):
+        print(f"demo {name:<9} http://{host}:{port + offset}", flush=True)
+    await asyncio.gather(*(server.serve() for server in servers))

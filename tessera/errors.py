@@ -1,0 +1,80 @@
+"""The one exception tree of Tessera.
+
+    TesseraError                  base; never shown to clients unless it is a ClientError
+    ├── ConfigError               a bad config file: names the key and the problem
+    └── ClientError               safe to show: carries `code` and GraphQL `extensions`
+        └── BackendError          a backend call failed; carries `service`
+            ├── BackendTimeout        BACKEND_TIMEOUT
+            ├── BackendUnavailable    BACKEND_UNAVAILABLE  (refused, reset, 5xx)
+            └── BackendBadResponse    BACKEND_BAD_RESPONSE (not JSON, wrong shape, too large, 4xx)
+
+Backend errors are raised once, at the client boundary (`tessera.backends.client`),
+translated from httpx with ``raise ... from exc``. Their messages are written by us
+and never carry a URL, host name, port or stack trace: only the service name.
+graphql-core copies `extensions` from the original exception into the GraphQL error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TesseraError(Exception):
+    """Base class of every error Tessera raises on purpose."""
+
+
+class ConfigError(TesseraError):
+    """A configuration file that cannot be used.
+
+    >>> str(ConfigError("server.port", "must be between 1 and 65535", source="tessera.toml"))
+    'tessera.toml: server.port: must be between 1 and 65535'
+    """
+
+    def __init__(self, key: str, problem: str, *, source: str | None = None) -> None:
+        self.key = key
+        self.problem = problem
+        self.source = source
+        where = f"{source}: " if source else ""
+        what = f"{key}: " if key else ""
+        super().__init__(f"{where}{what}{problem}")
+
+
+class ClientError(TesseraError):
+    """An error whose message and extensions are safe to send to a client."""
+
+    code = "INTERNAL_SERVER_ERROR"
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code}
+
+
+class BackendError(ClientError):
+    """A call to one backend service failed."""
+
+    code = "BACKEND_ERROR"
+
+    def __init__(self, service: str, detail: str, *, status: int | None = None) -> None:
+        self.service = service
+        self.status = status
+        self.detail = detail
+        super().__init__(f"The {service} service {detail}.")
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        ext: dict[str, Any] = {"code": self.code, "service": self.service}
+        if self.status is not None:
+            ext["status"] = self.status
+        return ext
+
+
+class BackendTimeout(BackendError):
+    code = "BACKEND_TIMEOUT"
+
+
+class BackendUnavailable(BackendError):
+    code = "BACKEND_UNAVAILABLE"
+
+
+class BackendBadResponse(BackendError):
+    code = "BACKEND_BAD_RESPONSE"

@@ -1,0 +1,76 @@
+"""Per-request DataLoaders over the backends.
+
+    loaders = make_loaders(backends, CallScope(headers, deadline))
+    user = await loaders.users.load("7")          # batched with every other users.load
+
+Made per request: aiodataloader binds to the running loop, and a loader's cache
+must never outlive the request (answers are not shared across clients).
+Equal keys are fetched once per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from aiodataloader import DataLoader, Loader
+
+from ..backends import Backends, CallScope
+from . import batch
+from .batching import Batcher
+
+__all__ = ["Loaders", "make_loaders"]
+
+
+class _Loader(DataLoader):  # type: ignore[type-arg]
+    """A DataLoader whose queue is dispatched by a shared `Batcher` (see there)."""
+
+    def __init__(self, fn: Callable[[Sequence[Any]], Awaitable[list[Any]]],
+                 batcher: Batcher) -> None:
+        super().__init__(batch_load_fn=fn)
+        self._batcher = batcher
+
+    def do_resolve_reject(self, key: Any, future: Any) -> None:
+        self._queue.append(Loader(key=key, future=future))
+        self._batcher.enqueued(self, first=len(self._queue) == 1)
+
+
+@dataclass(frozen=True)
+class Loaders:
+    orders: DataLoader  # type: ignore[type-arg]
+    users: DataLoader  # type: ignore[type-arg]
+    products: DataLoader  # type: ignore[type-arg]
+    stock: DataLoader  # type: ignore[type-arg]
+    reviews_by_product: DataLoader  # type: ignore[type-arg]
+    orders_by_user: DataLoader  # type: ignore[type-arg]   key: (user_id, limit)
+    reviews_by_user: DataLoader  # type: ignore[type-arg]
+
+
+def make_loaders(backends: Backends, scope: CallScope) -> Loaders:
+    batcher = Batcher()
+
+    def loader(fn: Callable[[Sequence[Any]], Awaitable[list[Any]]]) -> DataLoader:  # type: ignore[type-arg]
+        return _Loader(fn, batcher)
+
+    async def orders_of(key: tuple[str, int]) -> Any:
+        user_id, limit = key
+        answer = await backends.orders.get_json(
+            "/orders", {"user_id": user_id, "limit": str(limit)}, scope=scope)
+        return batch.entity_list(backends.orders, answer)
+
+    async def reviews_of(user_id: str) -> Any:
+        answer = await backends.reviews.get_json("/reviews", {"user_id": user_id}, scope=scope)
+        return batch.entity_list(backends.reviews, answer)
+
+    return Loaders(
+        orders=loader(partial(batch.entities, backends.orders, "orders", scope=scope)),
+        users=loader(partial(batch.entities, backends.users, "users", scope=scope)),
+        products=loader(partial(batch.entities, backends.products, "products", scope=scope)),
+        stock=loader(partial(batch.stock_levels, backends.inventory, scope=scope)),
+        reviews_by_product=loader(partial(batch.reviews_by_product, backends.reviews,
+                                          scope=scope)),
+        orders_by_user=loader(partial(batch.lists_per_key, fetch=orders_of)),
+        reviews_by_user=loader(partial(batch.lists_per_key, fetch=reviews_of)),
+    )

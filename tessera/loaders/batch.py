@@ -1,0 +1,136 @@
+"""Batch functions: many keys in, one backend call per chunk, results in key order.
+
+The DataLoader contract (graphql/dataloader): the result list has the keys'
+length and order; a key's slot holds its value, None when the backend does not
+have it, or the exception that stopped it. A chunk's failure lands in the slots
+of that chunk's keys only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from ..backends import MISSING, BackendClient, CallScope
+from ..backends.urls import resource
+from ..errors import BackendBadResponse
+
+Slot = Any  # a value, None, or an Exception
+
+Fetch = Callable[[list[str]], Awaitable[dict[str, Any]]]
+
+
+async def _by_chunks(keys: Sequence[str], size: int, fetch: Fetch,
+                     alone: Fetch | None = None) -> list[Slot]:
+    """Run `fetch` over chunks of keys concurrently and lay results out in key order.
+
+    Keys that cannot travel in a comma-separated list go to `alone` (or to
+    `fetch` on their own). The empty string is never a valid id: it is None.
+    """
+    wanted = [k for k in dict.fromkeys(keys) if k != ""]
+    listable = [k for k in wanted if "," not in k]
+    calls: list[tuple[list[str], Awaitable[dict[str, Any]]]] = []
+    for key in wanted:
+        if "," in key or (alone is not None and len(wanted) == 1):
+            calls.append(([key], (alone or fetch)([key])))
+    if len(wanted) > 1 or alone is None:
+        for i in range(0, len(listable), size):
+            chunk = listable[i:i + size]
+            calls.append((chunk, fetch(chunk)))
+    found: dict[str, Slot] = {}
+    outcomes = await asyncio.gather(*(call for _, call in calls), return_exceptions=True)
+    for (chunk, _), outcome in zip(calls, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, Exception):
+                raise outcome
+            found.update(dict.fromkeys(chunk, outcome))
+        else:
+            found.update(outcome)
+    return [found.get(key) for key in keys]
+
+
+def _bad(client: BackendClient, what: str) -> BackendBadResponse:
+    return BackendBadResponse(client.service, f"answered with {what}")
+
+
+def _index_entities(client: BackendClient, answer: Any) -> dict[str, Any]:
+    if not isinstance(answer, list):
+        raise _bad(client, "a body that is not a list")
+    out: dict[str, Any] = {}
+    for item in answer:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str | int):
+            raise _bad(client, "an item that has no id")
+        item["id"] = str(item["id"])
+        out[item["id"]] = item
+    return out
+
+
+async def entities(client: BackendClient, collection: str, keys: Sequence[str],
+                   scope: CallScope) -> list[Slot]:
+    """`GET /{collection}?ids=...`, or `GET /{collection}/{id}` for a lone key."""
+
+    async def many(chunk: list[str]) -> dict[str, Any]:
+        answer = await client.get_json(f"/{collection}", {"ids": ",".join(chunk)}, scope=scope)
+        return _index_entities(client, answer)
+
+    async def one(chunk: list[str]) -> dict[str, Any]:
+        answer = await client.get_json(resource(collection, chunk[0]), scope=scope,
+                                       missing_ok=True)
+        if answer is MISSING:
+            return {}
+        if not isinstance(answer, dict):
+            raise _bad(client, "a body that is not an object")
+        return {chunk[0]: _index_entities(client, [answer]).get(str(answer.get("id")))}
+
+    return await _by_chunks(keys, client.max_batch_size, many, one)
+
+
+async def stock_levels(client: BackendClient, keys: Sequence[str],
+                       scope: CallScope) -> list[Slot]:
+    """`GET /inventory?ids=...` -> `{"A1": 120}`; an unknown product is None."""
+
+    async def many(chunk: list[str]) -> dict[str, Any]:
+        answer = await client.get_json("/inventory", {"ids": ",".join(chunk)}, scope=scope)
+        if not isinstance(answer, dict):
+            raise _bad(client, "a body that is not an object")
+        levels: dict[str, Any] = {}
+        for key, level in answer.items():
+            if level is not None and (not isinstance(level, int) or isinstance(level, bool)):
+                raise _bad(client, "a stock level that is not an integer")
+            levels[str(key)] = level
+        return levels
+
+    return await _by_chunks(keys, client.max_batch_size, many)
+
+
+async def reviews_by_product(client: BackendClient, keys: Sequence[str],
+                             scope: CallScope) -> list[Slot]:
+    """`GET /reviews?product_ids=...`, grouped; a product with none gets []."""
+
+    async def many(chunk: list[str]) -> dict[str, Any]:
+        answer = await client.get_json("/reviews", {"product_ids": ",".join(chunk)},
+                                       scope=scope)
+        grouped: dict[str, Any] = {key: [] for key in chunk}
+        for review in _index_entities(client, answer).values():
+            product_id = str(review.get("product_id"))
+            if product_id in grouped:
+                grouped[product_id].append(review)
+        return grouped
+
+    return await _by_chunks(keys, client.max_batch_size, many)
+
+
+async def lists_per_key(keys: Sequence[Any],
+                        fetch: Callable[[Any], Awaitable[Any]]) -> list[Slot]:
+    """For calls the contract cannot batch (one `user_id` per call): one call per
+    distinct key, all concurrent."""
+    outcomes = await asyncio.gather(*(fetch(key) for key in keys), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+            raise outcome
+    return list(outcomes)
+
+
+def entity_list(client: BackendClient, answer: Any) -> list[dict[str, Any]]:
+    return list(_index_entities(client, answer).values())

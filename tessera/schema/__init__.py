@@ -1,0 +1,45 @@
+"""The GraphQL schema: Strawberry types, the Query root, limits and error policy.
+
+    schema = build_schema(settings)
+    result = await schema.execute(query, context_value=new_context(backends, {}))
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import DisableIntrospection
+from strawberry.types import ExecutionContext
+
+from ..config import Settings
+from .errors import format_errors, is_deliberate
+from .limits import QueryLimits
+from .query import Query
+
+__all__ = ["build_schema", "format_errors"]
+
+log = logging.getLogger("tessera.graphql")
+
+
+class TesseraSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        # Deliberate errors (a backend down, a limit hit) are expected traffic:
+        # one line each. Unexpected ones are logged with traceback when masked.
+        for error in errors:
+            if is_deliberate(error):
+                log.info("graphql error at %s: %s", error.path, error.message)
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
+    extensions: list[Any] = [partial(QueryLimits, settings.limits)]
+    if not settings.server.introspection:
+        extensions.append(DisableIntrospection)
+    return TesseraSchema(query=Query, extensions=extensions)
+
+

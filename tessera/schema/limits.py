@@ -1,0 +1,178 @@
+"""Query limits, each refused before any backend call, each with its own code.
+
+    TOO_MANY_TOKENS   counted while lexing, before parsing         ([limits] max_tokens)
+    QUERY_TOO_DEEP    field nesting; introspection fields excluded ([limits] max_depth)
+    TOO_MANY_ALIASES  aliased fields, fragments counted per use    ([limits] max_aliases)
+    TOO_MANY_IDS      items in any `ids` argument, literal or variable ([limits] max_ids)
+    BAD_USER_INPUT    a `limit` argument outside 1..100
+
+The shape checks run after validation and before execution, when variable
+values are known. Fragments are measured once each and reused, so a document
+that spreads fragments exponentially costs linear work to measure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    get_operation_ast,
+    value_from_ast_untyped,
+)
+from graphql.error import GraphQLSyntaxError
+from graphql.language import Lexer, Source, TokenKind
+from strawberry.extensions import SchemaExtension
+
+from ..config import LimitSettings
+
+LIMIT_RANGE = (1, 100)
+
+
+def _reject(code: str, message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": code})
+
+
+def count_tokens(query: str, stop_after: int) -> int:
+    """Lexical tokens in `query`, counting no further than `stop_after` + 1."""
+    lexer = Lexer(Source(query))
+    count = 0
+    try:
+        while lexer.advance().kind is not TokenKind.EOF:
+            count += 1
+            if count > stop_after:
+                break
+    except GraphQLSyntaxError:
+        pass  # the parser reports it properly
+    return count
+
+
+@dataclass
+class _Shape:
+    depth: int = 0
+    aliases: int = 0
+
+
+class _Measure:
+    def __init__(self, document: DocumentNode) -> None:
+        self.fragments = {d.name.value: d for d in document.definitions
+                          if isinstance(d, FragmentDefinitionNode)}
+        self._memo: dict[str, _Shape] = {}
+
+    def selection(self, node: SelectionSetNode | None, seen: frozenset[str]) -> _Shape:
+        shape = _Shape()
+        if node is None:
+            return shape
+        for sel in node.selections:
+            if isinstance(sel, FieldNode):
+                if sel.name.value.startswith("__"):
+                    continue
+                inner = self.selection(sel.selection_set, seen)
+                shape.depth = max(shape.depth, 1 + inner.depth)
+                shape.aliases += inner.aliases + (1 if sel.alias else 0)
+            else:
+                inner = (self.selection(sel.selection_set, seen)
+                         if isinstance(sel, InlineFragmentNode)
+                         else self.fragment(sel, seen))
+                shape.depth = max(shape.depth, inner.depth)
+                shape.aliases += inner.aliases
+        return shape
+
+    def fragment(self, spread: FragmentSpreadNode, seen: frozenset[str]) -> _Shape:
+        name = spread.name.value
+        if name in self._memo:
+            return self._memo[name]
+        definition = self.fragments.get(name)
+        if definition is None or name in seen:  # validation reports these
+            return _Shape()
+        shape = self.selection(definition.selection_set, seen | {name})
+        self._memo[name] = shape
+        return shape
+
+
+def _fields(node: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode],
+            seen: set[str]) -> Iterator[FieldNode]:
+    """Every field node reachable from `node`, each fragment visited once."""
+    if node is None:
+        return
+    for sel in node.selections:
+        if isinstance(sel, FieldNode):
+            yield sel
+            yield from _fields(sel.selection_set, fragments, seen)
+        elif isinstance(sel, InlineFragmentNode):
+            yield from _fields(sel.selection_set, fragments, seen)
+        elif sel.name.value not in seen and sel.name.value in fragments:
+            seen.add(sel.name.value)
+            yield from _fields(fragments[sel.name.value].selection_set, fragments, seen)
+
+
+def _variables(operation: OperationDefinitionNode,
+               given: dict[str, Any] | None) -> dict[str, Any]:
+    values = dict(given or {})
+    for definition in operation.variable_definitions or ():
+        name = definition.variable.name.value
+        if name not in values and definition.default_value is not None:
+            values[name] = value_from_ast_untyped(definition.default_value)
+    return values
+
+
+def check_operation(document: DocumentNode, operation_name: str | None,
+                    variables: dict[str, Any] | None, limits: LimitSettings) -> None:
+    """Raise the GraphQLError for the first limit the operation breaks."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return
+    measure = _Measure(document)
+    shape = measure.selection(operation.selection_set, frozenset())
+    if shape.depth > limits.max_depth:
+        raise _reject("QUERY_TOO_DEEP", f"Query depth {shape.depth} exceeds the limit of "
+                      f"{limits.max_depth}.")
+    if shape.aliases > limits.max_aliases:
+        raise _reject("TOO_MANY_ALIASES", f"Query uses {shape.aliases} aliases; the limit is "
+                      f"{limits.max_aliases}.")
+    values = _variables(operation, variables)
+    for field in _fields(operation.selection_set, measure.fragments, set()):
+        for arg in field.arguments or ():
+            name = arg.name.value
+            if name not in ("ids", "limit"):
+                continue
+            value = value_from_ast_untyped(arg.value, values)
+            if name == "ids" and isinstance(value, list) and len(value) > limits.max_ids:
+                raise _reject("TOO_MANY_IDS", f"'{field.name.value}' was given {len(value)} "
+                              f"ids; the limit is {limits.max_ids}.")
+            low, high = LIMIT_RANGE
+            if name == "limit" and isinstance(value, int) and not low <= value <= high:
+                raise _reject("BAD_USER_INPUT", f"'limit' must be between {low} and {high} "
+                              f"(got {value}).")
+
+
+class QueryLimits(SchemaExtension):
+    """Strawberry extension applying `[limits]`; made per request by the schema."""
+
+    def __init__(self, limits: LimitSettings) -> None:
+        self.limits = limits
+
+    def on_parse(self) -> Iterator[None]:
+        query = self.execution_context.query
+        if query is not None:
+            tokens = count_tokens(query, self.limits.max_tokens)
+            if tokens > self.limits.max_tokens:
+                raise _reject("TOO_MANY_TOKENS", "The document has more than "
+                              f"{self.limits.max_tokens} tokens.")
+        yield
+
+    def on_execute(self) -> Iterator[None]:
+        document = self.execution_context.graphql_document
+        if document is not None:
+            check_operation(document, self.execution_context.operation_name,
+                            self.execution_context.variables, self.limits)
+        yield

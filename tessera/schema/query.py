@@ -1,0 +1,63 @@
+"""The Query root of SPEC section 2."""
+
+from __future__ import annotations
+
+import strawberry
+
+from .types import Ctx, Order, Product, Review, User, each, load_each
+
+
+@strawberry.type
+class Dashboard:
+    """A user's page: the user, their latest orders and their reviews, fetched together."""
+
+    user_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def user(self, info: Ctx) -> User | None:
+        record = await info.context.loaders.users.load(self.user_id)
+        return None if record is None else User.from_record(record)
+
+    @strawberry.field
+    async def orders(self, info: Ctx) -> list[Order] | None:
+        records = await info.context.loaders.orders_by_user.load((self.user_id, 10))
+        return [Order.from_record(r) for r in records]
+
+    @strawberry.field
+    async def reviews(self, info: Ctx) -> list[Review] | None:
+        records = await info.context.loaders.reviews_by_user.load(self.user_id)
+        return [Review.from_record(r) for r in records]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def order(self, info: Ctx, id: strawberry.ID) -> Order | None:
+        record = await info.context.loaders.orders.load(id)
+        return None if record is None else Order.from_record(record)
+
+    @strawberry.field
+    async def orders(self, info: Ctx, ids: list[strawberry.ID]) -> list[Order | None]:
+        return each(await load_each(info.context.loaders.orders, ids), Order.from_record)
+
+    @strawberry.field
+    async def user(self, info: Ctx, id: strawberry.ID) -> User | None:
+        record = await info.context.loaders.users.load(id)
+        return None if record is None else User.from_record(record)
+
+    @strawberry.field
+    async def users(self, info: Ctx, ids: list[strawberry.ID]) -> list[User | None]:
+        return each(await load_each(info.context.loaders.users, ids), User.from_record)
+
+    @strawberry.field
+    async def product(self, info: Ctx, id: strawberry.ID) -> Product | None:
+        record = await info.context.loaders.products.load(id)
+        return None if record is None else Product.from_record(record)
+
+    @strawberry.field
+    async def products(self, info: Ctx, ids: list[strawberry.ID]) -> list[Product | None]:
+        return each(await load_each(info.context.loaders.products, ids), Product.from_record)
+
+    @strawberry.field
+    def dashboard(self, user_id: strawberry.ID) -> Dashboard:
+        return Dashboard(user_id=user_id)
