@@ -1,0 +1,69 @@
+"""Shared fixtures: the app in-process, a call recorder, misbehaving backends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from tessera.app import create_app
+from tessera.config import Settings, parse_settings
+from tessera.demo import build_demo_app
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Recorder(httpx.AsyncBaseTransport):
+    """Passes every backend call to `inner` and remembers it (count calls, not mocks)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport | None = None) -> None:
+        self.inner = inner or httpx.ASGITransport(app=build_demo_app())
+        self.requests: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return await self.inner.handle_async_request(request)
+
+    def calls(self, service: str | None = None) -> list[str]:
+        return [r.url.raw_path.decode() for r in self.requests
+                if service is None or r.url.host == f"{service}.demo"]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.requests:
+            name = r.url.host.removesuffix(".demo")
+            out[name] = out.get(name, 0) + 1
+        return out
+
+
+@asynccontextmanager
+async def gateway(settings: Settings | dict[str, Any] | None = None,
+                  transport: httpx.AsyncBaseTransport | None = None
+                  ) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app, lifespan included, behind an httpx client (no sockets)."""
+    if isinstance(settings, dict):
+        settings = parse_settings(settings)
+    app = create_app(settings or Settings(), transport)
+    async with app.router.lifespan_context(app) as state:
+        async def with_state(scope: Any, receive: Any, send: Any) -> None:
+            scope["state"] = dict(state or {})  # as uvicorn does with lifespan state
+            await app(scope, receive, send)
+
+        transport_in = httpx.ASGITransport(app=with_state)
+        async with httpx.AsyncClient(transport=transport_in, base_url="http://gateway") as client:
+            yield client
+
+
+async def gql(client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None,
+              headers: dict[str, str] | None = None) -> dict[str, Any]:
+    response = await client.post("/graphql", json={"query": query, "variables": variables},
+                                 headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body

@@ -1,0 +1,85 @@
+"""Backends that really misbehave, on 127.0.0.1: raw asyncio HTTP servers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+
+def free_port() -> int:
+    """A port with nothing listening on it (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _response(status: str, body: bytes, content_type: str = "application/json") -> bytes:
+    head = (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    return head.encode() + body
+
+
+class FaultServer:
+    """Answers every request the way `mode` says.
+
+    503, hang, notjson, huge (declared length), stream (chunked, never ends),
+    reset (closes without answering), json (answers `body` with 200).
+    """
+
+    def __init__(self, mode: str, body: bytes = b"{}") -> None:
+        self.mode = mode
+        self.body = body
+        self.calls = 0
+        self.paths: list[str] = []
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> FaultServer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await asyncio.sleep(0)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            self.calls += 1
+            self.paths.append(head.split(b" ", 2)[1].decode())
+            await self._answer(writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _answer(self, writer: asyncio.StreamWriter) -> None:
+        mode = self.mode
+        if mode == "503":
+            writer.write(_response("503 Service Unavailable", b'{"error":"down"}'))
+        elif mode == "hang":
+            await asyncio.sleep(30)
+        elif mode == "notjson":
+            writer.write(_response("200 OK", b"<html>oops</html>", "text/html"))
+        elif mode == "huge":
+            writer.write(_response("200 OK", b"[" + b" " * 50_000 + b"]"))
+        elif mode == "stream":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n")
+            for _ in range(10_000):  # bounded: ~80 MB at most, the client stops far earlier
+                writer.write(b"2000\r\n" + b" " * 0x2000 + b"\r\n")
+                await writer.drain()
+        elif mode == "reset":
+            writer.transport.abort()
+            return
+        elif mode == "json":
+            writer.write(_response("200 OK", self.body))
+        await writer.drain()

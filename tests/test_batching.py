@@ -1,0 +1,106 @@
+"""Batching, de-duplication, batch splitting, encoding and header forwarding,
+proven by counting and reading the calls the backends received."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from conftest import Recorder, gateway, gql
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_twenty_orders_cost_one_call_per_backend() -> None:
+    recorder = Recorder()
+    ids = [str(n) for n in range(5000, 5020)]
+    query = """query($ids: [ID!]!) { orders(ids: $ids) {
+        id user { name } items { product { name } stock inStock } products { price } } }"""
+    async with gateway(transport=recorder) as client:
+        body = await gql(client, query, {"ids": ids})
+    assert "errors" not in body
+    orders = body["data"]["orders"]
+    assert [o["id"] for o in orders] == ids
+    assert len({o["user"]["name"] for o in orders}) > 1  # really many users
+    assert recorder.counts() == {"orders": 1, "users": 1, "products": 1, "inventory": 1}
+
+
+async def test_equal_keys_are_fetched_once() -> None:
+    recorder = Recorder()
+    async with gateway(transport=recorder) as client:
+        body = await gql(client, '{ a: order(id: "42") { id } b: order(id: "42") { id } '
+                                 'orders(ids: ["42", "123", "42"]) { id } }')
+    assert body["data"]["orders"] == [{"id": "42"}, {"id": "123"}, {"id": "42"}]
+    assert recorder.calls("orders") == ["/orders?ids=42,123"]
+
+
+async def test_batches_split_at_max_batch_size_and_lone_key_uses_path() -> None:
+    recorder = Recorder()
+    ids = [str(n) for n in range(10, 22)]
+    settings = {"defaults": {"max_batch_size": 5}}
+    async with gateway(settings, transport=recorder) as client:
+        body = await gql(client, 'query($ids: [ID!]!) { products(ids: $ids) { id } '
+                                 'one: order(id: "42") { id } }', {"ids": ids})
+    assert [p["id"] for p in body["data"]["products"]] == ids
+    assert sorted(len(c.split("=")[1].split(",")) for c in recorder.calls("products")) == [2, 5, 5]
+    assert recorder.calls("orders") == ["/orders/42"]
+
+
+async def test_id_with_comma_is_fetched_alone() -> None:
+    recorder = Recorder()
+    async with gateway(transport=recorder) as client:
+        body = await gql(client, '{ products(ids: ["1", "a,b", "2"]) { id } }')
+    assert body["data"]["products"] == [{"id": "1"}, None, {"id": "2"}]
+    assert sorted(recorder.calls("products")) == ["/products/a%2Cb", "/products?ids=1,2"]
+
+
+async def test_client_ids_are_one_encoded_path_segment() -> None:
+    recorder = Recorder()
+    async with gateway(transport=recorder) as client:
+        await gql(client, '{ a: order(id: "../users/7") { id } }')
+        await gql(client, '{ b: order(id: "..") { id } }')
+        await gql(client, '{ c: order(id: "?x=1#y") { id } }')
+    assert recorder.calls("orders") == ["/orders/..%2Fusers%2F7", "/orders/%2E%2E",
+                                        "/orders/%3Fx%3D1%23y"]
+    assert recorder.calls("users") == []
+
+
+async def test_numeric_ids_from_a_backend_are_strings() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/users/7":
+            return httpx.Response(200, json={"id": 7, "name": "Seven"})
+        return httpx.Response(200, json=[{"id": 7, "name": "Seven"}, {"id": 8, "name": "Eight"}])
+
+    async with gateway(transport=httpx.MockTransport(handler)) as client:
+        body = await gql(client, '{ user(id: "7") { id name } users(ids: ["8", "7"]) { id } }')
+    assert body["data"] == {"user": {"id": "7", "name": "Seven"},
+                            "users": [{"id": "8"}, {"id": "7"}]}
+
+
+async def test_forwards_three_headers_and_one_request_id() -> None:
+    recorder = Recorder()
+    headers = {"Authorization": "Bearer t0ken", "Accept-Language": "uz", "Cookie": "s=1",
+               "X-Request-Id": "req-123", "X-Other": "no"}
+    async with gateway(transport=recorder) as client:
+        response = await client.post("/graphql", headers=headers, json={
+            "query": '{ order(id: "42") { user { name } items { stock } } }'})
+    assert response.headers["x-request-id"] == "req-123"
+    assert len(recorder.requests) == 3
+    for request in recorder.requests:
+        assert request.headers["authorization"] == "Bearer t0ken"
+        assert request.headers["accept-language"] == "uz"
+        assert request.headers["x-request-id"] == "req-123"
+        assert "cookie" not in request.headers and "x-other" not in request.headers
+
+
+async def test_request_id_is_made_once_per_client_request() -> None:
+    recorder = Recorder()
+    async with gateway(transport=recorder) as client:
+        first = await client.post("/graphql", json={"query": '{ order(id: "42") { user { id } } }'})
+        second = await client.post("/graphql", json={"query": '{ order(id: "42") { id } }'})
+    ids = [r.headers["x-request-id"] for r in recorder.requests]
+    assert ids[0] == ids[1] == first.headers["x-request-id"]
+    assert ids[2] == second.headers["x-request-id"] != ids[0]
+    assert "authorization" not in recorder.requests[0].headers
+    assert json.loads(first.text)["data"]["order"]["user"]["id"] == "7"

@@ -1,0 +1,82 @@
+"""Every limit is refused with its own code before any backend call."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Recorder, gateway, gql
+
+pytestmark = pytest.mark.anyio
+
+SETTINGS = {"limits": {"max_depth": 4, "max_aliases": 2, "max_tokens": 60, "max_ids": 3},
+            "server": {"max_body_bytes": 2048}}
+
+
+async def refused(query: str, variables: dict[str, object] | None = None) -> str:
+    recorder = Recorder()
+    async with gateway(SETTINGS, transport=recorder) as client:
+        body = await gql(client, query, variables)
+    assert recorder.requests == []
+    assert body["data"] is None
+    [error] = body["errors"]
+    code: str = error["extensions"]["code"]
+    return code
+
+
+async def test_depth() -> None:
+    deep = '{ order(id: "42") { user { orders { user { name } } } } }'
+    assert await refused(deep) == "QUERY_TOO_DEEP"
+
+
+async def test_depth_counts_through_fragments() -> None:
+    query = ('{ order(id: "42") { ...O } } fragment O on Order { user { ...U } } '
+             'fragment U on User { orders { user { id } } }')
+    assert await refused(query) == "QUERY_TOO_DEEP"
+
+
+async def test_aliases() -> None:
+    assert await refused('{ a: order(id: "1") { id } b: order(id: "2") { id } '
+                         'c: order(id: "3") { id } }') == "TOO_MANY_ALIASES"
+
+
+async def test_tokens() -> None:
+    query = "{ " + " ".join(f'order(id: "{n}") {{ id }}' for n in range(12)) + " }"
+    assert await refused(query) == "TOO_MANY_TOKENS"
+
+
+async def test_ids_literal_and_variable() -> None:
+    assert await refused('{ orders(ids: ["1", "2", "3", "4"]) { id } }') == "TOO_MANY_IDS"
+    assert await refused("query($ids: [ID!]!) { products(ids: $ids) { id } }",
+                         {"ids": ["1", "2", "3", "4"]}) == "TOO_MANY_IDS"
+
+
+@pytest.mark.parametrize("limit", [0, 101, -5])
+async def test_limit_range(limit: int) -> None:
+    assert await refused(f'{{ user(id: "7") {{ orders(limit: {limit}) {{ id }} }} }}') \
+        == "BAD_USER_INPUT"
+    assert await refused('query($n: Int!) { user(id: "7") { orders(limit: $n) { id } } }',
+                         {"n": limit}) == "BAD_USER_INPUT"
+
+
+async def test_within_limits_is_served() -> None:
+    async with gateway(SETTINGS) as client:
+        body = await gql(client, '{ orders(ids: ["42", "123"]) { user { orders(limit: 100) '
+                                 '{ id } } } }')
+    assert "errors" not in body
+
+
+async def test_introspection_is_not_counted_as_depth() -> None:
+    async with gateway({"limits": {"max_depth": 3}}) as client:
+        body = await gql(client, "{ __schema { types { fields { type { ofType { ofType { "
+                                 "name } } } } } } }")
+    assert "errors" not in body
+
+
+async def test_body_size_is_413() -> None:
+    recorder = Recorder()
+    async with gateway(SETTINGS, transport=recorder) as client:
+        padding = " " * 3000
+        response = await client.post("/graphql", json={"query": "{ order(id: \"42\") { id } }"
+                                                       + padding})
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert recorder.requests == []
