@@ -36,7 +36,8 @@ def _serve(args: argparse.Namespace) -> int:
     server = settings.server
     host = args.host or server.host
     port = args.port or server.port
-    logging.basicConfig(level=server.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=server.log_level.upper(),
+                        format="%(levelname)s %(name)s: %(message)s")
     embedded = [name for name in SERVICES if settings.url(name) is None]
     if embedded:
         print(f"tessera: embedded demo backends for: {', '.join(embedded)}", file=sys.stderr)

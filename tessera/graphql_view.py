@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from starlette.requests import Request
@@ -33,10 +33,10 @@ class GraphQLEndpoint(GraphQL[Context, None]):
 
     async def process_result(self, request: Request | WebSocket,
                              result: ExecutionResult) -> GraphQLHTTPResponse:
-        return format_result(result)
+        return cast(GraphQLHTTPResponse, format_result(result))
 
 
-def format_result(result: ExecutionResult) -> Any:
+def format_result(result: ExecutionResult) -> dict[str, Any]:
     """The response body of one operation: data, masked errors, extensions."""
     body: dict[str, Any] = {"data": result.data}
     if result.errors:

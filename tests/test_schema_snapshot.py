@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from graphql import BreakingChangeType, build_schema as parse_sdl, find_breaking_changes
+from graphql import BreakingChangeType, find_breaking_changes
+from graphql import build_schema as parse_sdl
 
 from tessera.schema import build_schema
 

@@ -10,7 +10,7 @@ Equal keys are fetched once per request.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -24,11 +24,14 @@ from .batching import Batcher
 __all__ = ["Loaders", "make_loaders"]
 
 
-class _Loader(DataLoader):  # type: ignore[type-arg]
+BatchFn = Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
+AnyLoader = DataLoader[Any, Any]
+
+
+class _Loader(AnyLoader):
     """A DataLoader whose queue is dispatched by a shared `Batcher` (see there)."""
 
-    def __init__(self, fn: Callable[[Sequence[Any]], Awaitable[list[Any]]],
-                 batcher: Batcher) -> None:
+    def __init__(self, fn: BatchFn, batcher: Batcher) -> None:
         super().__init__(batch_load_fn=fn)
         self._batcher = batcher
 
@@ -39,19 +42,19 @@ class _Loader(DataLoader):  # type: ignore[type-arg]
 
 @dataclass(frozen=True)
 class Loaders:
-    orders: DataLoader  # type: ignore[type-arg]
-    users: DataLoader  # type: ignore[type-arg]
-    products: DataLoader  # type: ignore[type-arg]
-    stock: DataLoader  # type: ignore[type-arg]
-    reviews_by_product: DataLoader  # type: ignore[type-arg]
-    orders_by_user: DataLoader  # type: ignore[type-arg]   key: (user_id, limit)
-    reviews_by_user: DataLoader  # type: ignore[type-arg]
+    orders: AnyLoader
+    users: AnyLoader
+    products: AnyLoader
+    stock: AnyLoader
+    reviews_by_product: AnyLoader
+    orders_by_user: AnyLoader  # key: (user_id, limit)
+    reviews_by_user: AnyLoader
 
 
 def make_loaders(backends: Backends, scope: CallScope) -> Loaders:
     batcher = Batcher()
 
-    def loader(fn: Callable[[Sequence[Any]], Awaitable[list[Any]]]) -> DataLoader:  # type: ignore[type-arg]
+    def loader(fn: BatchFn) -> AnyLoader:
         return _Loader(fn, batcher)
 
     async def orders_of(key: tuple[str, int]) -> Any:

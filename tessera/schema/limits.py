@@ -79,12 +79,15 @@ class _Measure:
                 inner = self.selection(sel.selection_set, seen)
                 shape.depth = max(shape.depth, 1 + inner.depth)
                 shape.aliases += inner.aliases + (1 if sel.alias else 0)
+                continue
+            if isinstance(sel, InlineFragmentNode):
+                inner = self.selection(sel.selection_set, seen)
+            elif isinstance(sel, FragmentSpreadNode):
+                inner = self.fragment(sel, seen)
             else:
-                inner = (self.selection(sel.selection_set, seen)
-                         if isinstance(sel, InlineFragmentNode)
-                         else self.fragment(sel, seen))
-                shape.depth = max(shape.depth, inner.depth)
-                shape.aliases += inner.aliases
+                continue
+            shape.depth = max(shape.depth, inner.depth)
+            shape.aliases += inner.aliases
         return shape
 
     def fragment(self, spread: FragmentSpreadNode, seen: frozenset[str]) -> _Shape:
@@ -110,7 +113,8 @@ def _fields(node: SelectionSetNode | None, fragments: dict[str, FragmentDefiniti
             yield from _fields(sel.selection_set, fragments, seen)
         elif isinstance(sel, InlineFragmentNode):
             yield from _fields(sel.selection_set, fragments, seen)
-        elif sel.name.value not in seen and sel.name.value in fragments:
+        elif (isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen
+              and sel.name.value in fragments):
             seen.add(sel.name.value)
             yield from _fields(fragments[sel.name.value].selection_set, fragments, seen)
 

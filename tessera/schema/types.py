@@ -47,10 +47,10 @@ def _opt_id(record: Any, service: str, key: str) -> str | None:
     return None if value is None else str(value)
 
 
-def each(values: Iterable[Any], build: Callable[[Any], T]) -> list[T | Exception | None]:
+def each(values: Iterable[Any], build: Callable[[Any], T]) -> list[Any]:
     """Build each loaded value; a failed or malformed one stays an exception in its
     slot, so graphql-core nulls that list item alone and reports it at its path."""
-    out: list[T | Exception | None] = []
+    out: list[T | Exception | None] = []  # exceptions stay in their slots
     for value in values:
         if value is None or isinstance(value, Exception):
             out.append(value)
@@ -188,8 +188,9 @@ class Order:
         record = await info.context.loaders.users.load(self.user_id)
         return None if record is None else User.from_record(record)
 
-    @strawberry.field(description="The order's distinct products, in item order.")
+    @strawberry.field
     async def products(self, info: Ctx) -> list[Product | None]:
+        """The order's distinct products, in item order."""
         ids = list(dict.fromkeys(item.product_id for item in self.items))
         return each(await load_each(info.context.loaders.products, ids), Product.from_record)
 

@@ -1,0 +1,127 @@
+"""The commands, as a user runs them: real processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from faults import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+TESSERA = [sys.executable, "-m", "tessera"]
+
+
+def free_port_run(count: int) -> int:
+    """The first of `count` consecutive free ports."""
+    for _ in range(50):
+        base = free_port()
+        if base + count > 65000:
+            continue
+        try:
+            socks = []
+            for port in range(base, base + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no run of free ports")
+
+
+@contextmanager
+def running(*args: str, ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen([*TESSERA, *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"tessera {args[0]} exited: {log.read().decode()}")
+            try:
+                if httpx.get(ready_url, timeout=1).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not start in 30 s"
+            time.sleep(0.1)
+        yield proc
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_export_schema_prints_the_snapshot() -> None:
+    out = subprocess.run([*TESSERA, "export-schema"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == (ROOT / "schema.graphql").read_text().strip()
+
+
+def test_serve_with_embedded_demo_and_graphiql(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running("serve", "--port", str(port), ready_url=f"{url}/healthz"):
+        page = httpx.get(f"{url}/graphql", headers={"Accept": "text/html"})
+        assert page.status_code == 200 and "graphiql" in page.text.lower()
+        body = httpx.post(f"{url}/graphql", json={
+            "query": '{ order(id: "42") { user { name } items { product { name } } } }'}).json()
+        assert body["data"]["order"]["user"]["name"] == "Aziz"
+        via_get = httpx.get(f"{url}/graphql", params={"query": '{ product(id: "1") { name } }'})
+        assert via_get.json() == {"data": {"product": {"name": "Widget"}}}
+        assert httpx.get(f"{url}/readyz").json()["status"] == "ready"
+
+
+def test_gateway_over_demo_backends_on_real_sockets(tmp_path: Path) -> None:
+    base = free_port_run(5)
+    names = ["orders", "users", "products", "inventory", "reviews"]
+    config = tmp_path / "tessera.toml"
+    config.write_text("".join(f'[backends.{name}]\nurl = "http://127.0.0.1:{base + i}"\n'
+                              for i, name in enumerate(names)))
+    port = free_port()
+    with running("demo-backends", "--port", str(base), "--fail", "users",
+                 ready_url=f"http://127.0.0.1:{base}/orders/42"), \
+            running("serve", "--config", str(config), "--port", str(port),
+                    ready_url=f"http://127.0.0.1:{port}/healthz"):
+        response = httpx.post(f"http://127.0.0.1:{port}/graphql", json={
+            "query": '{ order(id: "42") { total user { name } items { stock } } }'})
+    body = response.json()
+    assert body["data"]["order"] == {"total": 70.0, "user": None,
+                                     "items": [{"stock": 120}, {"stock": 0}]}
+    assert body["errors"][0]["extensions"] == {"code": "BACKEND_UNAVAILABLE",
+                                               "service": "users", "status": 503}
+    assert str(base + 1) not in response.text
+
+
+def test_serve_with_a_bad_config_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[limits]\nmax_depth = \"deep\"\n")
+    done = subprocess.run([*TESSERA, "serve", "--config", str(config)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "limits.max_depth" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("args", [["demo-backends", "--fail", "payments"]])
+def test_demo_backends_rejects_unknown_service(args: list[str]) -> None:
+    done = subprocess.run([*TESSERA, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "payments" in done.stderr
