@@ -138,3 +138,16 @@ async def test_gateway_keeps_serving_after_failures() -> None:
             await gql(client, QUERY)
         body = await gql(client, '{ product(id: "1") { name stock } }')
     assert body == {"data": {"product": {"name": "Widget", "stock": 42}}}
+
+
+async def test_request_deadline_cuts_a_slower_backend_timeout() -> None:
+    settings = {"server": {"request_timeout_ms": 300},
+                "backends": {"users": {"timeout_ms": 5000}}}
+    async with FaultServer("hang") as server:
+        settings["backends"]["users"]["url"] = server.url  # type: ignore[index]
+        async with gateway(settings) as client:
+            started = time.monotonic()
+            body = await gql(client, QUERY)
+            elapsed = time.monotonic() - started
+    assert_user_failed(body, "BACKEND_TIMEOUT")
+    assert elapsed < 3.0, elapsed  # the 300 ms request deadline, not the 5 s backend timeout
