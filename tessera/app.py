@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .aggregate.routes import Aggregator
 from .backends import Backends
 from .config import Settings, load_settings
 from .graphql_view import GraphQLEndpoint
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None,
                transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
     settings = settings if settings is not None else load_settings()
     schema = build_schema(settings)
+    aggregator = Aggregator.from_settings(settings, schema)
     graphql = BodyLimit(GraphQLEndpoint(schema, settings), settings.server.max_body_bytes)
 
     @asynccontextmanager
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None,
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        *aggregator.starlette_routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings

@@ -22,8 +22,14 @@ EXIT_CONFIG = 2
 
 
 def _settings(path: str | None) -> Settings:
+    """Load the config and check everything built from it (routes, operations)."""
+    from .aggregate.routes import build_plans
+    from .schema import build_schema
+
     try:
-        return load_settings(path)
+        settings = load_settings(path)
+        build_plans(settings.aggregations, build_schema(settings))
+        return settings
     except ConfigError as exc:
         print(f"tessera: config error: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None

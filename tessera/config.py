@@ -83,13 +83,59 @@ class BackendSettings(_Section):
         return value.rstrip("/")
 
 
+class BackendRequest(_Section):
+    """One backend call of an aggregation route (SPEC section 3)."""
+
+    service: ServiceName
+    path_template: str = Field(pattern=r"^/")
+    source: str | None = None
+    name: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    fallback: Any = None
+
+    @property
+    def key(self) -> str:
+        return self.name or self.service
+
+    @property
+    def has_fallback(self) -> bool:
+        return "fallback" in self.model_fields_set
+
+
+FailureStrategy = Literal["partial", "ignore", "fail_fast"]
+
+
+class Aggregation(_Section):
+    """`[aggregations."/api/x/*"]`: backend requests and a response template, or a
+    GraphQL `operation` with `variables` (`"$1"` is the first wildcard)."""
+
+    backend_requests: list[BackendRequest] = Field(default_factory=list)
+    response_template: dict[str, Any] = Field(default_factory=dict)
+    timeout_ms: int = Field(2000, ge=1)
+    failure_strategy: FailureStrategy = "partial"
+    operation: str | None = None
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+def shipped_routes() -> dict[str, Any]:
+    """The three routes of the shipped default config."""
+    raw: dict[str, Any] = json.loads(_SHIPPED_ROUTES.read_text(encoding="utf-8"))
+    return raw
+
+
+_SHIPPED_ROUTES = Path(__file__).with_name("default_routes.json")
+
+
 class Settings(_Section):
-    """The whole configuration. Every section is optional."""
+    """The whole configuration. Every section is optional; `aggregations`, when
+    given, replaces the shipped routes."""
 
     server: ServerSettings = ServerSettings()
     limits: LimitSettings = LimitSettings()
     defaults: BackendPolicy = BackendPolicy()
     backends: dict[ServiceName, BackendSettings] = Field(default_factory=dict)
+    aggregations: dict[str, Aggregation] = Field(
+        default_factory=lambda: {k: Aggregation.model_validate(v)
+                                 for k, v in shipped_routes().items()})
 
     def policy(self, service: str) -> BackendPolicy:
         """The defaults with this backend's overrides applied."""

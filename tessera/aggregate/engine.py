@@ -1,0 +1,202 @@
+"""Runs a RoutePlan: each request starts once what it reads from has answered.
+
+    result = await run_plan(plan, ["123"], backends, scope, strategy="partial")
+    result.status, result.body, result.partial      # 200, {...}, ["users"]
+
+Every request is a task that first awaits the task it reads from, so
+independent requests run together and the route takes its critical path.
+Failures never raise out of a step: each step ends in an `Outcome`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import quote
+
+from ..backends import MISSING, Backends, BackendClient, CallScope
+from ..backends.urls import segment
+from ..errors import BackendError
+from .plan import Ref, RoutePlan, Step
+
+STATUS_FOR = {"BACKEND_TIMEOUT": 504}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    value: Any = None
+    code: str | None = None  # set when the request failed
+    status: int | None = None
+    fallback: bool = False  # failed, and its fallback value stands in
+    missing: bool = False  # the backend answered 404
+
+    @property
+    def failed(self) -> bool:
+        return self.code is not None and not self.fallback
+
+
+@dataclass
+class RouteResult:
+    status: int
+    body: Any
+    partial: list[str] = field(default_factory=list)
+
+
+def extract(value: Any, path: tuple[str, ...]) -> Any:
+    """Follow a dot path; `*` maps the rest of the path over a list."""
+    for i, part in enumerate(path):
+        if part == "*":
+            return [extract(v, path[i + 1:]) for v in value] if isinstance(value, list) else None
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _flatten(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _flatten(item)]
+    return [] if value is None else [value]
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    path, sep, query = template.partition("?")
+    filled = path.format_map({k: segment(v) for k, v in values.items()})
+    if sep:
+        filled += "?" + query.format_map({k: quote(v, safe="") for k, v in values.items()})
+    return filled
+
+
+async def _get_list(client: BackendClient, template: str, ids: list[str],
+                    scope: CallScope) -> list[Any]:
+    joiner = "&" if "?" in template else "?"
+    listable = [i for i in ids if "," not in i]
+    calls = [client.get_json(f"{template}{joiner}ids={','.join(map(segment, chunk))}",
+                             scope=scope)
+             for chunk in (listable[n:n + client.max_batch_size]
+                           for n in range(0, len(listable), client.max_batch_size))]
+    calls += [client.get_json(f"{template.partition('?')[0]}/{segment(i)}", scope=scope,
+                              missing_ok=True) for i in ids if "," in i]
+    out: list[Any] = []
+    for answer in await asyncio.gather(*calls):
+        if isinstance(answer, list):
+            out.extend(answer)
+        elif answer is not MISSING:
+            out.append(answer)
+    return out
+
+
+class _Run:
+    def __init__(self, plan: RoutePlan, wildcards: list[str], backends: Backends,
+                 scope: CallScope, down: frozenset[str]) -> None:
+        self.plan = plan
+        self.bound = dict(zip(plan.wildcard_names, wildcards, strict=False))
+        self.backends = backends
+        self.scope = scope
+        self.down = down
+        self.tasks: dict[str, asyncio.Task[Outcome]] = {}
+
+    async def step(self, step: Step) -> Outcome:
+        outcome = await self._call(step)
+        if outcome.code is not None and step.has_fallback:
+            return replace(outcome, value=step.fallback, fallback=True)
+        return outcome
+
+    async def _call(self, step: Step) -> Outcome:
+        client = self.backends.clients[step.service]
+        source = step.source
+        try:
+            if source is None:
+                if step.service in self.down:
+                    return Outcome(code="BACKEND_UNAVAILABLE")
+                answer = await client.get_json(_fill(step.template, self.bound),
+                                               scope=self.scope, missing_ok=True)
+                return Outcome(None, missing=True) if answer is MISSING else Outcome(answer)
+            upstream = await self.tasks[source.request]
+            if upstream.failed:
+                return Outcome(code=upstream.code, status=upstream.status)
+            value = extract(upstream.value, source.path)
+            if source.is_list:
+                ids = list(dict.fromkeys(str(v) for v in _flatten(value)))
+                if not ids:
+                    return Outcome([])
+                if step.service in self.down:
+                    return Outcome(code="BACKEND_UNAVAILABLE")
+                return Outcome(await _get_list(client, step.template, ids, self.scope))
+            if value is None or isinstance(value, dict | list):
+                return Outcome(None)  # nothing to ask for: null, not a failure
+            if step.service in self.down:
+                return Outcome(code="BACKEND_UNAVAILABLE")
+            answer = await client.get_json(
+                _fill(step.template, {step.placeholders[0]: str(value)}),
+                scope=self.scope, missing_ok=True)
+            return Outcome(None, missing=True) if answer is MISSING else Outcome(answer)
+        except BackendError as exc:
+            return Outcome(code=exc.code, status=exc.status)
+
+
+async def run_plan(plan: RoutePlan, wildcards: list[str], backends: Backends,
+                   scope: CallScope, *, strategy: str | None = None,
+                   down: frozenset[str] = frozenset()) -> RouteResult:
+    strategy = strategy or plan.strategy
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + plan.timeout_ms / 1000
+    if scope.deadline is not None:
+        deadline = min(deadline, scope.deadline)
+    run = _Run(plan, wildcards, backends, replace(scope, deadline=deadline), down)
+    for step in plan.steps.values():
+        run.tasks[step.name] = asyncio.create_task(run.step(step))
+    outcomes: dict[str, Outcome] = {}
+    pending = set(run.tasks.values())
+    names = {task: name for name, task in run.tasks.items()}
+    try:
+        while pending:
+            done, pending = await asyncio.wait(pending, timeout=max(0, deadline - loop.time()),
+                                               return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                break
+            for task in done:
+                outcomes[names[task]] = task.result()
+            if strategy == "fail_fast":
+                first = next((n for n in run.tasks if n in outcomes and outcomes[n].failed), None)
+                if first is not None:
+                    return _fail_fast(plan, first, outcomes[first])
+    finally:
+        for task in pending:
+            task.cancel()
+    for name in run.tasks:
+        if name not in outcomes:  # still running at the route's deadline
+            step = plan.steps[name]
+            timed_out = Outcome(code="BACKEND_TIMEOUT")
+            outcomes[name] = replace(timed_out, value=step.fallback, fallback=True) \
+                if step.has_fallback else timed_out
+            if strategy == "fail_fast" and not step.has_fallback:
+                return _fail_fast(plan, name, outcomes[name])
+    if plan.root is not None and outcomes[plan.root].missing:
+        return RouteResult(404, {"error": "not found"})
+    partial = [f"{plan.steps[n].service};fallback" if o.fallback else plan.steps[n].service
+               for n, o in outcomes.items() if o.code is not None]
+    body = _render(plan.template, outcomes, omit_failed=strategy == "ignore")
+    return RouteResult(200, body, list(dict.fromkeys(partial)))
+
+
+_OMIT = object()
+
+
+def _render(template: Any, outcomes: dict[str, Outcome], *, omit_failed: bool) -> Any:
+    if isinstance(template, dict):
+        rendered = {k: _render(v, outcomes, omit_failed=omit_failed) for k, v in template.items()}
+        return {k: v for k, v in rendered.items() if v is not _OMIT}
+    if isinstance(template, Ref):
+        outcome = outcomes[template.request]
+        if outcome.failed:
+            return _OMIT if omit_failed else None
+        return extract(outcome.value, template.path)
+    return template
+
+
+def _fail_fast(plan: RoutePlan, name: str, outcome: Outcome) -> RouteResult:
+    service = plan.steps[name].service
+    code = outcome.code or "BACKEND_UNAVAILABLE"
+    return RouteResult(STATUS_FOR.get(code, 502),
+                       {"error": f"Service unavailable: {service}", "service": service,
+                        "code": code}, [service])

@@ -1,0 +1,124 @@
+"""REST aggregation routes over the engine, for HTTP and for the stdio protocol.
+
+    aggregator = Aggregator.from_settings(settings, schema)      # plans checked here
+    result = await aggregator.handle("/api/orders/123/details", backends, headers)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+import strawberry
+from graphql import parse, validate
+from graphql.error import GraphQLSyntaxError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ..backends import Backends
+from ..config import Aggregation, Settings
+from ..context import new_context
+from ..errors import ConfigError
+from ..schema import format_errors
+from .engine import RouteResult, run_plan
+from .plan import RoutePlan, build_plan
+
+STRATEGIES = ("partial", "ignore", "fail_fast")
+_WILDCARD = re.compile(r"^\$(\d+)$")
+
+
+@dataclass
+class Aggregator:
+    plans: dict[str, RoutePlan]
+    schema: strawberry.Schema
+    request_timeout_ms: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, schema: strawberry.Schema) -> Aggregator:
+        return cls(build_plans(settings.aggregations, schema), schema,
+                   settings.server.request_timeout_ms)
+
+    def match(self, path: str) -> tuple[RoutePlan, list[str]] | None:
+        parts = path.split("/")
+        for pattern, plan in self.plans.items():
+            want = pattern.split("/")
+            if len(want) == len(parts) and all(w in ("*", p) for w, p in zip(want, parts,
+                                                                             strict=True)):
+                return plan, [unquote(p) for w, p in zip(want, parts, strict=True) if w == "*"]
+        return None
+
+    async def handle(self, path: str, backends: Backends, headers: Mapping[str, str], *,
+                     strategy: str | None = None,
+                     down: frozenset[str] = frozenset()) -> RouteResult:
+        if strategy is not None and strategy not in STRATEGIES:
+            return RouteResult(400, {"error": "failure_strategy must be one of "
+                                              + ", ".join(STRATEGIES)})
+        found = self.match(path)
+        if found is None:
+            return RouteResult(404, {"error": "no such route"})
+        plan, wildcards = found
+        context = new_context(backends, headers, timeout_ms=plan.timeout_ms)
+        if plan.operation is not None:
+            return await self._operation(plan, wildcards, context)
+        return await run_plan(plan, wildcards, backends, context.scope, strategy=strategy,
+                              down=down)
+
+    async def _operation(self, plan: RoutePlan, wildcards: list[str],
+                         context: Any) -> RouteResult:
+        variables = {name: _bind(value, wildcards) for name, value in plan.variables.items()}
+        result = await self.schema.execute(plan.operation, variable_values=variables,
+                                           context_value=context)
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            body["errors"] = format_errors(result.errors)
+        return RouteResult(200, body)
+
+    def starlette_routes(self) -> list[Route]:
+        return [Route(_starlette_path(pattern), self._endpoint, methods=["GET"])
+                for pattern in self.plans]
+
+    async def _endpoint(self, request: Request) -> JSONResponse:
+        result = await self.handle(request.url.path, request.state.backends, request.headers,
+                                   strategy=request.query_params.get("failure_strategy"))
+        headers = {"x-tessera-partial": ",".join(result.partial)} if result.partial else {}
+        return JSONResponse(result.body, status_code=result.status, headers=headers)
+
+
+def _bind(value: Any, wildcards: list[str]) -> Any:
+    if isinstance(value, str) and (m := _WILDCARD.match(value)):
+        return wildcards[int(m.group(1)) - 1]
+    return value
+
+
+def _starlette_path(pattern: str) -> str:
+    parts = pattern.split("/")
+    count = 0
+    for i, part in enumerate(parts):
+        if part == "*":
+            parts[i] = f"{{w{count}}}"
+            count += 1
+    return "/".join(parts)
+
+
+def build_plans(aggregations: Mapping[str, Aggregation],
+                schema: strawberry.Schema) -> dict[str, RoutePlan]:
+    plans = {pattern: build_plan(pattern, agg) for pattern, agg in aggregations.items()}
+    for pattern, plan in plans.items():
+        if plan.operation is not None:
+            _check_operation(pattern, plan.operation, schema)
+    return plans
+
+
+def _check_operation(pattern: str, operation: str, schema: strawberry.Schema) -> None:
+    key = f'aggregations."{pattern}".operation'
+    try:
+        document = parse(operation)
+    except GraphQLSyntaxError as exc:
+        raise ConfigError(key, exc.message) from None
+    errors = validate(schema._schema, document)
+    if errors:
+        raise ConfigError(key, errors[0].message)
