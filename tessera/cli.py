@@ -2,6 +2,7 @@
 
     tessera serve [--config FILE] [--host H] [--port P]
     tessera demo-backends [--port 8101] [--latency-ms N] [--fail SERVICE ...]
+    tessera stdio [--config FILE]
     tessera export-schema
     tessera check-config FILE
 """
@@ -77,6 +78,15 @@ def _demo_backends(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stdio(args: argparse.Namespace) -> int:
+    from .stdio import serve_stdio
+
+    settings = _settings(args.config)
+    logging.basicConfig(level="WARNING", stream=sys.stderr)
+    asyncio.run(serve_stdio(settings))
+    return 0
+
+
 def _export_schema(args: argparse.Namespace) -> int:
     from .schema import build_schema
 
@@ -109,6 +119,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--fail", action="append", default=[], metavar="SERVICE",
                       help="answer 503 from this service (repeatable)")
     demo.set_defaults(run=_demo_backends)
+
+    stdio = commands.add_parser("stdio", help="the JSON line protocol on stdin/stdout")
+    stdio.add_argument("--config", help="TOML or JSON config file (default: $TESSERA_CONFIG)")
+    stdio.set_defaults(run=_stdio)
 
     export = commands.add_parser("export-schema", help="print the schema SDL")
     export.set_defaults(run=_export_schema)
