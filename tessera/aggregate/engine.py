@@ -173,8 +173,8 @@ async def run_plan(plan: RoutePlan, wildcards: list[str], backends: Backends,
                 return _fail_fast(plan, name, outcomes[name])
     if plan.root is not None and outcomes[plan.root].missing:
         return RouteResult(404, {"error": "not found"})
-    partial = [f"{plan.steps[n].service};fallback" if o.fallback else plan.steps[n].service
-               for n, o in outcomes.items() if o.code is not None]
+    partial = [f"{step.service};fallback" if outcomes[n].fallback else step.service
+               for n, step in plan.steps.items() if outcomes[n].code is not None]
     body = _render(plan.template, outcomes, omit_failed=strategy == "ignore")
     return RouteResult(200, body, list(dict.fromkeys(partial)))
 
