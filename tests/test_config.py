@@ -84,3 +84,18 @@ def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert "server.port" in err and "Traceback" not in err
+
+
+def test_readme_config_examples_load(tmp_path: Path) -> None:
+    import re
+
+    from tessera.aggregate.routes import build_plans
+    from tessera.schema import build_schema
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    assert len(blocks) >= 2
+    for n, block in enumerate(blocks):
+        block = block.replace('[aggregations."/api/x/*"]   # REST routes', "# ")
+        settings = load_settings(write(tmp_path, f"readme{n}.toml", block))
+        build_plans(settings.aggregations, build_schema(settings))

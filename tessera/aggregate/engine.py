@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
-from ..backends import MISSING, Backends, BackendClient, CallScope
+from ..backends import MISSING, BackendClient, Backends, CallScope
 from ..backends.urls import segment
 from ..errors import BackendError
 from .plan import Ref, RoutePlan, Step
