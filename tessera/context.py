@@ -37,13 +37,18 @@ def request_id_from(headers: Mapping[str, str]) -> str:
     return uuid.uuid4().hex
 
 
-def new_context(backends: Backends, headers: Mapping[str, str], *,
-                timeout_ms: int | None = None) -> Context:
-    request_id = request_id_from(headers)
+def call_scope(headers: Mapping[str, str], *, timeout_ms: int | None = None) -> CallScope:
+    """The forwarded headers (with the request id) and deadline of one client request."""
     forwarded = {name: headers[name] for name in FORWARDED_HEADERS[:2] if name in headers}
-    forwarded["x-request-id"] = request_id
+    forwarded["x-request-id"] = request_id_from(headers)
     deadline = None
     if timeout_ms is not None:
         deadline = asyncio.get_running_loop().time() + timeout_ms / 1000
-    scope = CallScope(headers=forwarded, deadline=deadline)
-    return Context(loaders=make_loaders(backends, scope), request_id=request_id, scope=scope)
+    return CallScope(headers=forwarded, deadline=deadline)
+
+
+def new_context(backends: Backends, headers: Mapping[str, str], *,
+                timeout_ms: int | None = None) -> Context:
+    scope = call_scope(headers, timeout_ms=timeout_ms)
+    return Context(loaders=make_loaders(backends, scope),
+                   request_id=scope.headers["x-request-id"], scope=scope)

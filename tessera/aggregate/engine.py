@@ -102,36 +102,36 @@ class _Run:
         return outcome
 
     async def _call(self, step: Step) -> Outcome:
+        target = await self._target(step)
+        if isinstance(target, Outcome):
+            return target
+        if step.service in self.down:
+            return Outcome(code="BACKEND_UNAVAILABLE")
         client = self.backends.clients[step.service]
-        source = step.source
         try:
-            if source is None:
-                if step.service in self.down:
-                    return Outcome(code="BACKEND_UNAVAILABLE")
-                answer = await client.get_json(_fill(step.template, self.bound),
-                                               scope=self.scope, missing_ok=True)
-                return Outcome(None, missing=True) if answer is MISSING else Outcome(answer)
-            upstream = await self.tasks[source.request]
-            if upstream.failed:
-                return Outcome(code=upstream.code, status=upstream.status)
-            value = extract(upstream.value, source.path)
-            if source.is_list:
-                ids = list(dict.fromkeys(str(v) for v in _flatten(value)))
-                if not ids:
-                    return Outcome([])
-                if step.service in self.down:
-                    return Outcome(code="BACKEND_UNAVAILABLE")
-                return Outcome(await _get_list(client, step.template, ids, self.scope))
-            if value is None or isinstance(value, dict | list):
-                return Outcome(None)  # nothing to ask for: null, not a failure
-            if step.service in self.down:
-                return Outcome(code="BACKEND_UNAVAILABLE")
-            answer = await client.get_json(
-                _fill(step.template, {step.placeholders[0]: str(value)}),
-                scope=self.scope, missing_ok=True)
-            return Outcome(None, missing=True) if answer is MISSING else Outcome(answer)
+            if isinstance(target, list):
+                return Outcome(await _get_list(client, step.template, target, self.scope))
+            answer = await client.get_json(target, scope=self.scope, missing_ok=True)
         except BackendError as exc:
             return Outcome(code=exc.code, status=exc.status)
+        return Outcome(None, missing=True) if answer is MISSING else Outcome(answer)
+
+    async def _target(self, step: Step) -> Outcome | str | list[str]:
+        """What to call: a path, a list of ids, or an Outcome when there is no call
+        to make (the source failed, or gave nothing to ask for)."""
+        source = step.source
+        if source is None:
+            return _fill(step.template, self.bound)
+        upstream = await self.tasks[source.request]
+        if upstream.failed:
+            return Outcome(code=upstream.code, status=upstream.status)
+        value = extract(upstream.value, source.path)
+        if source.is_list:
+            ids = list(dict.fromkeys(str(v) for v in _flatten(value)))
+            return ids if ids else Outcome([])
+        if value is None or isinstance(value, dict | list):
+            return Outcome(None)  # nothing to ask for: null, not a failure
+        return _fill(step.template, {step.placeholders[0]: str(value)})
 
 
 async def run_plan(plan: RoutePlan, wildcards: list[str], backends: Backends,

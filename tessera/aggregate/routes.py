@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from ..backends import Backends
 from ..config import Aggregation, Settings
-from ..context import new_context
+from ..context import call_scope, new_context
 from ..errors import ConfigError
 from ..schema import format_errors
 from .engine import RouteResult, run_plan
@@ -61,11 +61,11 @@ class Aggregator:
         if found is None:
             return RouteResult(404, {"error": "no such route"})
         plan, wildcards = found
-        context = new_context(backends, headers, timeout_ms=plan.timeout_ms)
         if plan.operation is not None:
+            context = new_context(backends, headers, timeout_ms=plan.timeout_ms)
             return await self._operation(plan, wildcards, context)
-        return await run_plan(plan, wildcards, backends, context.scope, strategy=strategy,
-                              down=down)
+        scope = call_scope(headers, timeout_ms=plan.timeout_ms)
+        return await run_plan(plan, wildcards, backends, scope, strategy=strategy, down=down)
 
     async def _operation(self, plan: RoutePlan, wildcards: list[str],
                          context: Any) -> RouteResult:

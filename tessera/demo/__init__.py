@@ -41,8 +41,8 @@ def build_demo_app(db: sqlite3.Connection | None = None, *, latency_ms: float = 
     return Starlette(routes=[Host(f"{name}.demo", app) for name, app in apps.items()])
 
 
-def embedded_transport(**options: object) -> httpx.AsyncBaseTransport:
-    return httpx.ASGITransport(app=build_demo_app(**options))  # type: ignore[arg-type]
+def embedded_transport() -> httpx.AsyncBaseTransport:
+    return httpx.ASGITransport(app=build_demo_app())
 
 
 async def serve_demo_backends(host: str = "127.0.0.1", port: int = 8101, *,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from .types import Ctx, Order, Product, Review, User, each, load_each
+from .types import Ctx, Order, Product, Review, User, each, load_each, load_list, load_one
 
 
 @strawberry.type
@@ -15,26 +15,24 @@ class Dashboard:
 
     @strawberry.field
     async def user(self, info: Ctx) -> User | None:
-        record = await info.context.loaders.users.load(self.user_id)
-        return None if record is None else User.from_record(record)
+        return await load_one(info.context.loaders.users, self.user_id, User.from_record)
 
     @strawberry.field
     async def orders(self, info: Ctx) -> list[Order] | None:
-        records = await info.context.loaders.orders_by_user.load((self.user_id, 10))
-        return [Order.from_record(r) for r in records]
+        return await load_list(info.context.loaders.orders_by_user, (self.user_id, 10),
+                               Order.from_record)
 
     @strawberry.field
     async def reviews(self, info: Ctx) -> list[Review] | None:
-        records = await info.context.loaders.reviews_by_user.load(self.user_id)
-        return [Review.from_record(r) for r in records]
+        return await load_list(info.context.loaders.reviews_by_user, self.user_id,
+                               Review.from_record)
 
 
 @strawberry.type
 class Query:
     @strawberry.field
     async def order(self, info: Ctx, id: strawberry.ID) -> Order | None:
-        record = await info.context.loaders.orders.load(id)
-        return None if record is None else Order.from_record(record)
+        return await load_one(info.context.loaders.orders, id, Order.from_record)
 
     @strawberry.field
     async def orders(self, info: Ctx, ids: list[strawberry.ID]) -> list[Order | None]:
@@ -42,8 +40,7 @@ class Query:
 
     @strawberry.field
     async def user(self, info: Ctx, id: strawberry.ID) -> User | None:
-        record = await info.context.loaders.users.load(id)
-        return None if record is None else User.from_record(record)
+        return await load_one(info.context.loaders.users, id, User.from_record)
 
     @strawberry.field
     async def users(self, info: Ctx, ids: list[strawberry.ID]) -> list[User | None]:
@@ -51,8 +48,7 @@ class Query:
 
     @strawberry.field
     async def product(self, info: Ctx, id: strawberry.ID) -> Product | None:
-        record = await info.context.loaders.products.load(id)
-        return None if record is None else Product.from_record(record)
+        return await load_one(info.context.loaders.products, id, Product.from_record)
 
     @strawberry.field
     async def products(self, info: Ctx, ids: list[strawberry.ID]) -> list[Product | None]:

@@ -62,9 +62,26 @@ def each(values: Iterable[Any], build: Callable[[Any], T]) -> list[Any]:
     return out
 
 
+async def load_one(loader: Any, key: str | None, build: Callable[[Any], T]) -> T | None:
+    """Load one record (None for no key or no record) and build its type."""
+    if key is None:
+        return None
+    record = await loader.load(key)
+    return None if record is None else build(record)
+
+
+async def load_list(loader: Any, key: Any, build: Callable[[Any], T]) -> list[T]:
+    return [build(record) for record in await loader.load(key)]
+
+
 async def _stock(info: Ctx, product_id: str) -> int | None:
     level: int | None = await info.context.loaders.stock.load(product_id)
     return level
+
+
+async def _in_stock(info: Ctx, product_id: str) -> bool | None:
+    level = await _stock(info, product_id)
+    return None if level is None else level > 0
 
 
 @strawberry.type
@@ -85,17 +102,11 @@ class Review:
 
     @strawberry.field
     async def author(self, info: Ctx) -> User | None:
-        if self.user_id is None:
-            return None
-        record = await info.context.loaders.users.load(self.user_id)
-        return None if record is None else User.from_record(record)
+        return await load_one(info.context.loaders.users, self.user_id, User.from_record)
 
     @strawberry.field
     async def product(self, info: Ctx) -> Product | None:
-        if self.product_id is None:
-            return None
-        record = await info.context.loaders.products.load(self.product_id)
-        return None if record is None else Product.from_record(record)
+        return await load_one(info.context.loaders.products, self.product_id, Product.from_record)
 
 
 @strawberry.type
@@ -118,13 +129,11 @@ class Product:
 
     @strawberry.field
     async def in_stock(self, info: Ctx) -> bool | None:
-        level = await _stock(info, self.id)
-        return None if level is None else level > 0
+        return await _in_stock(info, self.id)
 
     @strawberry.field
     async def reviews(self, info: Ctx) -> list[Review] | None:
-        records = await info.context.loaders.reviews_by_product.load(self.id)
-        return [Review.from_record(r) for r in records]
+        return await load_list(info.context.loaders.reviews_by_product, self.id, Review.from_record)
 
     @strawberry.field
     async def average_rating(self, info: Ctx) -> float | None:
@@ -149,8 +158,7 @@ class OrderItem:
 
     @strawberry.field
     async def product(self, info: Ctx) -> Product | None:
-        record = await info.context.loaders.products.load(self.product_id)
-        return None if record is None else Product.from_record(record)
+        return await load_one(info.context.loaders.products, self.product_id, Product.from_record)
 
     @strawberry.field
     async def stock(self, info: Ctx) -> int | None:
@@ -158,8 +166,7 @@ class OrderItem:
 
     @strawberry.field
     async def in_stock(self, info: Ctx) -> bool | None:
-        level = await _stock(info, self.product_id)
-        return None if level is None else level > 0
+        return await _in_stock(info, self.product_id)
 
 
 @strawberry.type
@@ -183,10 +190,7 @@ class Order:
 
     @strawberry.field
     async def user(self, info: Ctx) -> User | None:
-        if self.user_id is None:
-            return None
-        record = await info.context.loaders.users.load(self.user_id)
-        return None if record is None else User.from_record(record)
+        return await load_one(info.context.loaders.users, self.user_id, User.from_record)
 
     @strawberry.field
     async def products(self, info: Ctx) -> list[Product | None]:
@@ -211,13 +215,12 @@ class User:
 
     @strawberry.field
     async def orders(self, info: Ctx, limit: int = 10) -> list[Order] | None:
-        records = await info.context.loaders.orders_by_user.load((self.id, limit))
-        return [Order.from_record(r) for r in records]
+        return await load_list(info.context.loaders.orders_by_user, (self.id, limit),
+                               Order.from_record)
 
     @strawberry.field
     async def reviews(self, info: Ctx) -> list[Review] | None:
-        records = await info.context.loaders.reviews_by_user.load(self.id)
-        return [Review.from_record(r) for r in records]
+        return await load_list(info.context.loaders.reviews_by_user, self.id, Review.from_record)
 
 
 async def load_each(loader: Any, keys: Iterable[str]) -> list[Any]:
