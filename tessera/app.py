@@ -47,9 +47,7 @@ def create_app(settings: Settings | None = None,
 
     async def readyz(request: Request) -> JSONResponse:
         backends: Backends = request.state.backends
-        return JSONResponse({"status": "ready",
-                             "backends": {name: {"mode": mode}
-                                          for name, mode in backends.modes.items()}})
+        return JSONResponse({"status": "ready", "backends": backends.status()})
 
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),

@@ -41,6 +41,7 @@ class ServerSettings(_Section):
     introspection: bool = True
     max_body_bytes: int = Field(256 * 1024, ge=1024)
     request_timeout_ms: int = Field(5000, ge=10)
+    completeness_report: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
@@ -53,25 +54,70 @@ class LimitSettings(_Section):
     max_ids: int = Field(500, ge=1)
 
 
+class RetryBudgetSettings(_Section):
+    """`retry_budget`: retries may add at most `ratio` of the calls of the last
+    `window_s` seconds, plus `min_per_second` (see `tessera.resilience.budget`)."""
+
+    ratio: float = Field(0.2, ge=0, le=1)
+    min_per_second: float = Field(1.0, ge=0)
+    window_s: int = Field(10, ge=1, le=300)
+
+
+class CircuitBreakerSettings(_Section):
+    """`circuit_breaker`: opens when `failure_rate` of the last `window` calls failed
+    (once `minimum_calls` are known); stays open `open_ms`; then lets
+    `half_open_probes` calls decide (see `tessera.resilience.breaker`)."""
+
+    enabled: bool = True
+    failure_rate: float = Field(0.5, gt=0, le=1)
+    window: int = Field(20, ge=1, le=10_000)
+    minimum_calls: int = Field(10, ge=1)
+    open_ms: int = Field(5000, ge=1)
+    half_open_probes: int = Field(3, ge=1)
+
+
+class BulkheadSettings(_Section):
+    """`bulkhead`: at most `max_concurrent` calls in flight to the backend, at most
+    `max_waiting` more waiting (within the request's deadline) for a slot."""
+
+    max_concurrent: int = Field(100, ge=1)
+    max_waiting: int = Field(1000, ge=0)
+
+
+class FaultSettings(_Section):
+    """`fault`: injected before the network, for demos and drills. Off by default."""
+
+    latency_ms: int = Field(0, ge=0, le=600_000)
+    error_rate: float = Field(0.0, ge=0, le=1)
+    status: int = Field(503, ge=400, le=599)
+
+    @property
+    def active(self) -> bool:
+        return self.latency_ms > 0 or self.error_rate > 0
+
+
 class BackendPolicy(_Section):
-    """`[defaults]`: how Tessera calls a backend; every key may be overridden per backend."""
+    """`[defaults]`: how Tessera calls a backend; every key may be overridden per
+    backend, a table key by key (`[backends.users.circuit_breaker] open_ms = 100`)."""
 
     timeout_ms: int = Field(1000, ge=1, description="bounds one attempt, body included")
     retries: int = Field(1, ge=0, le=5)
+    retry_backoff_ms: int = Field(25, ge=0, le=10_000)
+    retry_budget: RetryBudgetSettings = RetryBudgetSettings()
+    circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
+    bulkhead: BulkheadSettings = BulkheadSettings()
+    stale_if_error_s: float = Field(0, ge=0, le=86_400)
+    fault: FaultSettings = FaultSettings()
     max_connections: int = Field(100, ge=1)
     max_batch_size: int = Field(100, ge=1)
     max_response_bytes: int = Field(10 * MiB, ge=1)
 
 
-class BackendSettings(_Section):
-    """`[backends.NAME]`: the service's URL plus any `[defaults]` key overridden."""
+class BackendSettings(BackendPolicy):
+    """`[backends.NAME]`: the service's URL plus any `[defaults]` key overridden.
+    Only the keys written in the file override (pydantic's `model_fields_set`)."""
 
     url: str | None = None
-    timeout_ms: int | None = Field(None, ge=1)
-    retries: int | None = Field(None, ge=0, le=5)
-    max_connections: int | None = Field(None, ge=1)
-    max_batch_size: int | None = Field(None, ge=1)
-    max_response_bytes: int | None = Field(None, ge=1)
 
     @field_validator("url")
     @classmethod
@@ -81,6 +127,18 @@ class BackendSettings(_Section):
         if not value.startswith(("http://", "https://")) or len(value) < 10:
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+
+def _overlay(base: BaseModel, override: BaseModel) -> dict[str, Any]:
+    """`base` as a dict with the keys written in `override` laid over it, tables key by key."""
+    merged = base.model_dump()
+    for name in override.model_fields_set & set(type(base).model_fields):
+        value = getattr(override, name)
+        if isinstance(value, BaseModel):
+            merged[name] = _overlay(getattr(base, name), value)
+        else:
+            merged[name] = value
+    return merged
 
 
 class BackendRequest(_Section):
@@ -142,8 +200,7 @@ class Settings(_Section):
         override = self.backends.get(service)  # type: ignore[call-overload]
         if override is None:
             return self.defaults
-        changes = override.model_dump(exclude={"url"}, exclude_none=True)
-        return self.defaults.model_copy(update=changes)
+        return BackendPolicy.model_validate(_overlay(self.defaults, override))
 
     def url(self, service: str) -> str | None:
         override = self.backends.get(service)  # type: ignore[call-overload]

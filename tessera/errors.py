@@ -5,7 +5,8 @@
     └── ClientError               safe to show: carries `code` and GraphQL `extensions`
         └── BackendError          a backend call failed; carries `service`
             ├── BackendTimeout        BACKEND_TIMEOUT
-            ├── BackendUnavailable    BACKEND_UNAVAILABLE  (refused, reset, 5xx)
+            ├── BackendUnavailable    BACKEND_UNAVAILABLE  (refused, reset, 5xx; reason
+            │                         circuit_open / bulkhead_full when Tessera refused it)
             └── BackendBadResponse    BACKEND_BAD_RESPONSE (not JSON, wrong shape, too large, 4xx)
 
 Backend errors are raised once, at the client boundary (`tessera.backends.client`),
@@ -54,10 +55,12 @@ class BackendError(ClientError):
 
     code = "BACKEND_ERROR"
 
-    def __init__(self, service: str, detail: str, *, status: int | None = None) -> None:
+    def __init__(self, service: str, detail: str, *, status: int | None = None,
+                 reason: str | None = None) -> None:
         self.service = service
         self.status = status
         self.detail = detail
+        self.reason = reason  # set when Tessera refused the call itself: circuit_open, ...
         super().__init__(f"The {service} service {detail}.")
 
     @property
@@ -65,6 +68,8 @@ class BackendError(ClientError):
         ext: dict[str, Any] = {"code": self.code, "service": self.service}
         if self.status is not None:
             ext["status"] = self.status
+        if self.reason is not None:
+            ext["reason"] = self.reason
         return ext
 
 

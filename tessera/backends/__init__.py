@@ -10,9 +10,10 @@ from __future__ import annotations
 import httpx
 
 from ..config import SERVICES, Settings
-from .client import MISSING, BackendClient, CallScope
+from .client import MISSING, BackendClient
+from .scope import CallReport, CallScope
 
-__all__ = ["MISSING", "BackendClient", "Backends", "CallScope"]
+__all__ = ["MISSING", "BackendClient", "Backends", "CallReport", "CallScope"]
 
 DEMO_HOST_SUFFIX = ".demo"
 
@@ -50,6 +51,12 @@ class Backends:
             base_url = url or f"http://{service}{DEMO_HOST_SUFFIX}"
             clients[service] = BackendClient(service, base_url, settings.policy(service), chosen)
         return cls(clients, modes)
+
+    def status(self) -> dict[str, dict[str, object]]:
+        """Each backend as /readyz shows it: how it is reached, its circuit and load."""
+        return {name: {"mode": self.modes[name], "circuit": client.breaker.state,
+                       "in_flight": client.bulkhead.in_flight}
+                for name, client in self.clients.items()}
 
     async def aclose(self) -> None:
         for client in self.clients.values():

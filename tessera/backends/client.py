@@ -5,7 +5,10 @@
 
 Every failure leaves this module as a `BackendError` (see `tessera.errors`);
 callers never see an httpx exception. `map_httpx_errors` is the one place that
-translates them.
+translates them. One call goes through, outermost first:
+
+    retry (budget, backoff, deadline) -> circuit breaker -> bulkhead
+        -> timeout (own, cut to the deadline) -> transport (+ injected faults)
 """
 
 from __future__ import annotations
@@ -14,15 +17,24 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 import httpx
 
 from ..config import BackendPolicy
 from ..errors import BackendBadResponse, BackendError, BackendTimeout, BackendUnavailable
+from ..resilience import (
+    Bulkhead,
+    CircuitBreaker,
+    CircuitOpen,
+    FaultTransport,
+    RetryBudget,
+    StaleStore,
+)
+from .scope import OK, CallScope, outcome_of
 from .urls import with_query
 
 log = logging.getLogger("tessera.backends")
@@ -31,36 +43,16 @@ MISSING: Final = object()
 """Returned by `get_json(..., missing_ok=True)` when the backend answers 404."""
 
 _RETRY_STATUSES = frozenset({502, 503, 504})
-
-
-@dataclass(frozen=True)
-class CallScope:
-    """What one client request contributes to every backend call it causes.
-
-    `headers` are forwarded as they are; `deadline` is an event-loop time after
-    which no call may run (each call's timeout is cut to what is left).
-    """
-
-    headers: Mapping[str, str] = field(default_factory=dict)
-    deadline: float | None = None
-
-    def remaining(self) -> float:
-        if self.deadline is None:
-            return float("inf")
-        return self.deadline - asyncio.get_running_loop().time()
-
-    def timeout(self, own: float, service: str) -> float:
-        left = self.remaining()
-        if left <= 0:
-            raise BackendTimeout(service, "was not called: the request deadline had passed")
-        return min(own, left)
+_MAX_BACKOFF_S = 1.0
 
 
 class BackendClient:
-    """Calls one backend service. Owns its connection pool for the app's lifetime."""
+    """Calls one backend service. Owns its connection pool, breaker, bulkhead,
+    retry budget and stale store for the app's lifetime."""
 
     def __init__(self, service: str, base_url: str, policy: BackendPolicy,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.service = service
         self.policy = policy
         self.max_batch_size = policy.max_batch_size
@@ -69,8 +61,15 @@ class BackendClient:
             limits = httpx.Limits(max_connections=policy.max_connections,
                                   max_keepalive_connections=policy.max_connections)
             transport = httpx.AsyncHTTPTransport(limits=limits)
+        if policy.fault.active:
+            transport = FaultTransport(transport, policy.fault)
         self._http = httpx.AsyncClient(base_url=base_url, transport=transport,
                                        timeout=self._timeout, follow_redirects=False)
+        self.breaker = CircuitBreaker(service, policy.circuit_breaker, clock=clock)
+        self.bulkhead = Bulkhead(service, policy.bulkhead)
+        self.budget = RetryBudget(policy.retry_budget, clock=clock)
+        self.stale = StaleStore(service, policy.stale_if_error_s, clock=clock) \
+            if policy.stale_if_error_s > 0 else None
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -79,24 +78,71 @@ class BackendClient:
                        scope: CallScope, missing_ok: bool = False) -> Any:
         """GET `path` and decode its JSON body, retrying what is worth retrying.
 
-        Retries (`policy.retries`) apply to refused or reset connections and
-        502/503/504, with a short jittered backoff, and never past the deadline.
+        Retries (`policy.retries`) apply to refused or reset connections, timeouts
+        and 502/503/504, after an exponential backoff with full jitter, while the
+        retry budget allows and never past the request's deadline. The outcome
+        lands in `scope.report`.
         """
+        self.budget.deposit()
         attempt = 0
         while True:
             try:
-                return await self._get_once(path, params, scope, missing_ok)
-            except BackendUnavailable as exc:
-                attempt += 1
-                backoff = 0.01 * (2 ** attempt) * (0.5 + random.random())
-                if (attempt > self.policy.retries or not _retryable(exc)
-                        or scope.remaining() <= backoff):
+                answer = await self._attempt(path, params, scope, missing_ok)
+            except BackendError as exc:
+                if not self._retry_after_failure(exc, attempt, scope):
+                    scope.report.called(self.service, outcome_of(exc))
                     raise
-                await asyncio.sleep(backoff)
+                attempt += 1
+                await asyncio.sleep(self._backoff(attempt))
+                continue
+            scope.report.called(self.service, OK)
+            return answer
 
-    async def _get_once(self, path: str, params: Mapping[str, str] | None,
-                        scope: CallScope, missing_ok: bool) -> Any:
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(_MAX_BACKOFF_S, self.policy.retry_backoff_ms / 1000 * 2 ** (attempt - 1))
+        return random.uniform(0, ceiling)
+
+    def _retry_after_failure(self, exc: BackendError, attempt: int, scope: CallScope) -> bool:
+        if attempt >= self.policy.retries or exc.reason is not None:
+            return False
+        if not (isinstance(exc, BackendTimeout) and exc.status is None
+                or isinstance(exc, BackendUnavailable)
+                and (exc.status is None or exc.status in _RETRY_STATUSES)):
+            return False
+        ceiling = min(_MAX_BACKOFF_S, self.policy.retry_backoff_ms / 1000 * 2 ** attempt)
+        if scope.remaining() <= ceiling:
+            return False
+        if not self.budget.try_withdraw():
+            log.info("backend %s: retry budget spent, not retrying", self.service)
+            return False
+        return True
+
+    async def _attempt(self, path: str, params: Mapping[str, str] | None,
+                       scope: CallScope, missing_ok: bool) -> Any:
         timeout = scope.timeout(self._timeout, self.service)
+        try:
+            permit = self.breaker.acquire()
+        except CircuitOpen:
+            raise BackendUnavailable(
+                self.service, "is not being called: its circuit is open after repeated "
+                f"failures (next try in {self.breaker.retry_after():.1f} s)",
+                reason="circuit_open") from None
+        verdict = permit.ignore
+        try:
+            async with self.bulkhead.slot(wait_s=timeout):
+                timeout = scope.timeout(self._timeout, self.service)  # waiting took time
+                answer = await self._get_once(path, params, timeout, scope, missing_ok)
+            verdict = permit.success
+            return answer
+        except BackendError as exc:
+            if _counts_against_backend(exc, cut=timeout < self._timeout):
+                verdict = permit.failure
+            raise
+        finally:
+            verdict()
+
+    async def _get_once(self, path: str, params: Mapping[str, str] | None, timeout: float,
+                        scope: CallScope, missing_ok: bool) -> Any:
         with map_httpx_errors(self.service, timeout):
             async with asyncio.timeout(timeout):
                 async with self._http.stream("GET", with_query(path, params or {}),
@@ -133,8 +179,15 @@ class BackendClient:
         return b"".join(chunks)
 
 
-def _retryable(exc: BackendUnavailable) -> bool:
-    return exc.status is None or exc.status in _RETRY_STATUSES
+def _counts_against_backend(exc: BackendError, *, cut: bool) -> bool:
+    """Does this failure count toward opening the circuit? Timeouts, connection
+    failures, 5xx and unusable bodies do; a 4xx (the request's fault), our own
+    refusals, and a timeout we cut short to fit the client's deadline do not."""
+    if exc.reason is not None:
+        return False
+    if isinstance(exc, BackendTimeout):
+        return not cut
+    return exc.status is None or exc.status >= 500
 
 
 @contextmanager

@@ -1,0 +1,59 @@
+"""Stale-if-error: the last good answer per key, served when the backend fails.
+
+    store = StaleStore(ttl_s=60)
+    store.put(("users", "7"), record)
+    hit = store.get(("users", "7"))       # Stale(value, age_s) or None
+
+Off unless a backend sets `stale_if_error_s`. An answer is kept for that long
+after it was fetched; at most `max_entries` keys per backend are kept (the
+least recently stored go first), so memory is bounded. Values are the decoded
+backend records, shared read-only between requests.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+MAX_ENTRIES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """A value served from the stale store instead of a failed backend."""
+
+    value: Any
+    service: str
+    age_s: float
+
+
+class StaleStore:
+    def __init__(self, service: str, ttl_s: float, *, max_entries: int = MAX_ENTRIES,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.service = service
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def put(self, key: Hashable, value: Any) -> None:
+        self._entries[key] = (self._clock(), value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def get(self, key: Hashable) -> Stale | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        age = self._clock() - entry[0]
+        if age > self.ttl_s:
+            del self._entries[key]
+            return None
+        return Stale(entry[1], self.service, round(age, 3))
