@@ -25,12 +25,18 @@ class FaultServer:
     """Answers every request the way `mode` says.
 
     503, hang, notjson, huge (declared length), stream (chunked, never ends),
-    reset (closes without answering), json (answers `body` with 200).
+    reset (closes without answering), json (answers `body` with 200), slow
+    (answers `body` after `delay` seconds). `mode` may be changed while it runs;
+    `peak` is the most requests it ever held at once.
     """
 
-    def __init__(self, mode: str, body: bytes = b"{}") -> None:
+    def __init__(self, mode: str, body: bytes = b"{}", delay: float = 0.0) -> None:
+        # flap: every other call 503, the rest answered with `body`
         self.mode = mode
         self.body = body
+        self.delay = delay
+        self.active = 0
+        self.peak = 0
         self.calls = 0
         self.paths: list[str] = []
         self._writers: set[asyncio.StreamWriter] = set()
@@ -54,7 +60,12 @@ class FaultServer:
             head = await reader.readuntil(b"\r\n\r\n")
             self.calls += 1
             self.paths.append(head.split(b" ", 2)[1].decode())
-            await self._answer(writer)
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            try:
+                await self._answer(writer)
+            finally:
+                self.active -= 1
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
         finally:
@@ -63,6 +74,8 @@ class FaultServer:
 
     async def _answer(self, writer: asyncio.StreamWriter) -> None:
         mode = self.mode
+        if mode == "flap":
+            mode = "503" if self.calls % 2 else "json"
         if mode == "503":
             writer.write(_response("503 Service Unavailable", b'{"error":"down"}'))
         elif mode == "hang":
@@ -81,5 +94,8 @@ class FaultServer:
             writer.transport.abort()
             return
         elif mode == "json":
+            writer.write(_response("200 OK", self.body))
+        elif mode == "slow":
+            await asyncio.sleep(self.delay)
             writer.write(_response("200 OK", self.body))
         await writer.drain()

@@ -11,6 +11,7 @@ Failures never raise out of a step: each step ends in an `Outcome`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
@@ -18,6 +19,7 @@ from urllib.parse import quote
 from ..backends import MISSING, BackendClient, Backends, CallScope
 from ..backends.urls import segment
 from ..errors import BackendError
+from ..resilience import Stale
 from .plan import Ref, RoutePlan, Step
 
 STATUS_FOR = {"BACKEND_TIMEOUT": 504}
@@ -66,16 +68,18 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return filled
 
 
-async def _get_list(client: BackendClient, template: str, ids: list[str],
-                    scope: CallScope) -> list[Any]:
+Get = Callable[..., Awaitable[Any]]
+
+
+async def _get_list(get: Get, client: BackendClient, template: str,
+                    ids: list[str]) -> list[Any]:
     joiner = "&" if "?" in template else "?"
     listable = [i for i in ids if "," not in i]
-    calls = [client.get_json(f"{template}{joiner}ids={','.join(map(segment, chunk))}",
-                             scope=scope)
+    calls = [get(client, f"{template}{joiner}ids={','.join(map(segment, chunk))}")
              for chunk in (listable[n:n + client.max_batch_size]
                            for n in range(0, len(listable), client.max_batch_size))]
-    calls += [client.get_json(f"{template.partition('?')[0]}/{segment(i)}", scope=scope,
-                              missing_ok=True) for i in ids if "," in i]
+    calls += [get(client, f"{template.partition('?')[0]}/{segment(i)}", missing_ok=True)
+              for i in ids if "," in i]
     out: list[Any] = []
     for answer in await asyncio.gather(*calls):
         if isinstance(answer, list):
@@ -94,6 +98,22 @@ class _Run:
         self.scope = scope
         self.down = down
         self.tasks: dict[str, asyncio.Task[Outcome]] = {}
+        self.stale: set[str] = set()  # services that answered from the stale store
+
+    async def get(self, client: BackendClient, path: str, *, missing_ok: bool = False) -> Any:
+        """One backend call, kept for stale-if-error, or answered from what was kept."""
+        store = client.stale
+        try:
+            answer = await client.get_json(path, scope=self.scope, missing_ok=missing_ok)
+        except BackendError as exc:
+            kept = exc if store is None else store.recall("route", path, exc)
+            if isinstance(kept, Stale):
+                self.stale.add(client.service)
+                return kept.value
+            raise
+        if store is not None and answer is not MISSING:
+            store.put(("route", path), answer)
+        return answer
 
     async def step(self, step: Step) -> Outcome:
         outcome = await self._call(step)
@@ -110,8 +130,8 @@ class _Run:
         client = self.backends.clients[step.service]
         try:
             if isinstance(target, list):
-                return Outcome(await _get_list(client, step.template, target, self.scope))
-            answer = await client.get_json(target, scope=self.scope, missing_ok=True)
+                return Outcome(await _get_list(self.get, client, step.template, target))
+            answer = await self.get(client, target, missing_ok=True)
         except BackendError as exc:
             return Outcome(code=exc.code, status=exc.status)
         return Outcome(None, missing=True) if answer is MISSING else Outcome(answer)
@@ -175,6 +195,8 @@ async def run_plan(plan: RoutePlan, wildcards: list[str], backends: Backends,
         return RouteResult(404, {"error": "not found"})
     partial = [f"{step.service};fallback" if outcomes[n].fallback else step.service
                for n, step in plan.steps.items() if outcomes[n].code is not None]
+    partial += [f"{step.service};stale" for step in plan.steps.values()
+                if step.service in run.stale]
     body = _render(plan.template, outcomes, omit_failed=strategy == "ignore")
     return RouteResult(200, body, list(dict.fromkeys(partial)))
 

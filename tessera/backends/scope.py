@@ -16,6 +16,7 @@ from ..errors import BackendBadResponse, BackendError, BackendTimeout
 
 OK = "ok"
 DEADLINE = "deadline_exceeded"
+MIN_CALL_S = 0.005  # less time than this left: the call could not succeed, so it is not made
 
 
 def outcome_of(exc: BackendError) -> str:
@@ -64,7 +65,7 @@ class CallScope:
 
     def timeout(self, own: float, service: str) -> float:
         left = self.remaining()
-        if left <= 0:
+        if left < MIN_CALL_S:
             raise BackendTimeout(service, "was not called: the request deadline had passed",
                                  reason=DEADLINE)
         return min(own, left)

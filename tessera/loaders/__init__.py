@@ -74,6 +74,8 @@ def make_loaders(backends: Backends, scope: CallScope) -> Loaders:
         stock=loader(partial(batch.stock_levels, backends.inventory, scope=scope)),
         reviews_by_product=loader(partial(batch.reviews_by_product, backends.reviews,
                                           scope=scope)),
-        orders_by_user=loader(partial(batch.lists_per_key, fetch=orders_of)),
-        reviews_by_user=loader(partial(batch.lists_per_key, fetch=reviews_of)),
+        orders_by_user=loader(partial(batch.lists_per_key, fetch=orders_of,
+                                      stale=(backends.orders.stale, "by_user"))),
+        reviews_by_user=loader(partial(batch.lists_per_key, fetch=reviews_of,
+                                       stale=(backends.reviews.stale, "by_user"))),
     )

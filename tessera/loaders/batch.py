@@ -3,7 +3,8 @@
 The DataLoader contract (graphql/dataloader): the result list has the keys'
 length and order; a key's slot holds its value, None when the backend does not
 have it, or the exception that stopped it. A chunk's failure lands in the slots
-of that chunk's keys only.
+of that chunk's keys only, unless the backend keeps stale answers
+(`stale_if_error_s`): then a key it answered before gets a `Stale` value.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from typing import Any
 from ..backends import MISSING, BackendClient, CallScope
 from ..backends.urls import resource
 from ..errors import BackendBadResponse
+from ..resilience import StaleStore
 
-Slot = Any  # a value, None, or an Exception
+Slot = Any  # a value, None, a Stale value, or an Exception
 
 Fetch = Callable[[list[str]], Awaitable[dict[str, Any]]]
 
 
 async def _by_chunks(keys: Sequence[str], size: int, fetch: Fetch,
-                     alone: Fetch | None = None) -> list[Slot]:
+                     alone: Fetch | None = None, *,
+                     stale: tuple[StaleStore | None, str] = (None, "")) -> list[Slot]:
     """Run `fetch` over chunks of keys concurrently and lay results out in key order.
 
     Keys that cannot travel in a comma-separated list go to `alone` (or to
@@ -39,13 +42,17 @@ async def _by_chunks(keys: Sequence[str], size: int, fetch: Fetch,
             chunk = listable[i:i + size]
             calls.append((chunk, fetch(chunk)))
     found: dict[str, Slot] = {}
+    store, namespace = stale
     outcomes = await asyncio.gather(*(call for _, call in calls), return_exceptions=True)
     for (chunk, _), outcome in zip(calls, outcomes, strict=True):
         if isinstance(outcome, BaseException):
             if not isinstance(outcome, Exception):
                 raise outcome
-            found.update(dict.fromkeys(chunk, outcome))
+            for key in chunk:
+                found[key] = outcome if store is None else store.recall(namespace, key, outcome)
         else:
+            if store is not None:
+                store.remember(namespace, outcome)
             found.update(outcome)
     return [found.get(key) for key in keys]
 
@@ -83,7 +90,8 @@ async def entities(client: BackendClient, collection: str, keys: Sequence[str],
             raise _bad(client, "a body that is not an object")
         return {chunk[0]: _index_entities(client, [answer]).get(str(answer.get("id")))}
 
-    return await _by_chunks(keys, client.max_batch_size, many, one)
+    return await _by_chunks(keys, client.max_batch_size, many, one,
+                            stale=(client.stale, collection))
 
 
 async def stock_levels(client: BackendClient, keys: Sequence[str],
@@ -101,7 +109,7 @@ async def stock_levels(client: BackendClient, keys: Sequence[str],
             levels[str(key)] = level
         return levels
 
-    return await _by_chunks(keys, client.max_batch_size, many)
+    return await _by_chunks(keys, client.max_batch_size, many, stale=(client.stale, "stock"))
 
 
 async def reviews_by_product(client: BackendClient, keys: Sequence[str],
@@ -118,18 +126,27 @@ async def reviews_by_product(client: BackendClient, keys: Sequence[str],
                 grouped[product_id].append(review)
         return grouped
 
-    return await _by_chunks(keys, client.max_batch_size, many)
+    return await _by_chunks(keys, client.max_batch_size, many,
+                            stale=(client.stale, "by_product"))
 
 
-async def lists_per_key(keys: Sequence[Any],
-                        fetch: Callable[[Any], Awaitable[Any]]) -> list[Slot]:
+async def lists_per_key(keys: Sequence[Any], fetch: Callable[[Any], Awaitable[Any]], *,
+                        stale: tuple[StaleStore | None, str] = (None, "")) -> list[Slot]:
     """For calls the contract cannot batch (one `user_id` per call): one call per
     distinct key, all concurrent."""
+    store, namespace = stale
     outcomes = await asyncio.gather(*(fetch(key) for key in keys), return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
-            raise outcome
-    return list(outcomes)
+    slots: list[Slot] = []
+    for key, outcome in zip(keys, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, Exception):
+                raise outcome
+            slots.append(outcome if store is None else store.recall(namespace, key, outcome))
+        else:
+            if store is not None:
+                store.remember(namespace, {key: outcome})
+            slots.append(outcome)
+    return slots
 
 
 def entity_list(client: BackendClient, answer: Any) -> list[dict[str, Any]]:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from ..errors import BackendError
 
 MAX_ENTRIES = 10_000
 
@@ -57,3 +59,23 @@ class StaleStore:
             del self._entries[key]
             return None
         return Stale(entry[1], self.service, round(age, 3))
+
+    def remember(self, namespace: str, values: Mapping[Any, Any]) -> None:
+        """Keep every value that is there (None means the backend had nothing)."""
+        for key, value in values.items():
+            if value is not None:
+                self.put((namespace, key), value)
+
+    def recall(self, namespace: str, key: Hashable, error: Exception) -> Stale | Exception:
+        """The kept answer for `key` if `error` is the backend failing, else `error`."""
+        if not backend_failed(error):
+            return error
+        return self.get((namespace, key)) or error
+
+
+def backend_failed(error: BaseException) -> bool:
+    """A failure of the backend (timeout, refused, 5xx, circuit open, bad body), as
+    opposed to a 4xx, which says the request was wrong and stale data would hide it."""
+    if not isinstance(error, BackendError):
+        return False
+    return error.status is None or error.status >= 500

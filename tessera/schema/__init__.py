@@ -19,6 +19,7 @@ from ..config import Settings
 from .errors import format_errors, is_deliberate
 from .limits import QueryLimits
 from .query import Query
+from .report import TesseraReport
 
 __all__ = ["build_schema", "format_errors"]
 
@@ -37,7 +38,8 @@ class TesseraSchema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
-    extensions: list[Any] = [partial(QueryLimits, settings.limits)]
+    extensions: list[Any] = [partial(QueryLimits, settings.limits),
+                             partial(TesseraReport, settings.server.completeness_report)]
     if not settings.server.introspection:
         extensions.append(DisableIntrospection)
     return TesseraSchema(query=Query, extensions=extensions)

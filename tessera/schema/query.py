@@ -15,16 +15,16 @@ class Dashboard:
 
     @strawberry.field
     async def user(self, info: Ctx) -> User | None:
-        return await load_one(info.context.loaders.users, self.user_id, User.from_record)
+        return await load_one(info, info.context.loaders.users, self.user_id, User.from_record)
 
     @strawberry.field
     async def orders(self, info: Ctx) -> list[Order] | None:
-        return await load_list(info.context.loaders.orders_by_user, (self.user_id, 10),
+        return await load_list(info, info.context.loaders.orders_by_user, (self.user_id, 10),
                                Order.from_record)
 
     @strawberry.field
     async def reviews(self, info: Ctx) -> list[Review] | None:
-        return await load_list(info.context.loaders.reviews_by_user, self.user_id,
+        return await load_list(info, info.context.loaders.reviews_by_user, self.user_id,
                                Review.from_record)
 
 
@@ -32,27 +32,27 @@ class Dashboard:
 class Query:
     @strawberry.field
     async def order(self, info: Ctx, id: strawberry.ID) -> Order | None:
-        return await load_one(info.context.loaders.orders, id, Order.from_record)
+        return await load_one(info, info.context.loaders.orders, id, Order.from_record)
 
     @strawberry.field
     async def orders(self, info: Ctx, ids: list[strawberry.ID]) -> list[Order | None]:
-        return each(await load_each(info.context.loaders.orders, ids), Order.from_record)
+        return each(await load_each(info, info.context.loaders.orders, ids), Order.from_record)
 
     @strawberry.field
     async def user(self, info: Ctx, id: strawberry.ID) -> User | None:
-        return await load_one(info.context.loaders.users, id, User.from_record)
+        return await load_one(info, info.context.loaders.users, id, User.from_record)
 
     @strawberry.field
     async def users(self, info: Ctx, ids: list[strawberry.ID]) -> list[User | None]:
-        return each(await load_each(info.context.loaders.users, ids), User.from_record)
+        return each(await load_each(info, info.context.loaders.users, ids), User.from_record)
 
     @strawberry.field
     async def product(self, info: Ctx, id: strawberry.ID) -> Product | None:
-        return await load_one(info.context.loaders.products, id, Product.from_record)
+        return await load_one(info, info.context.loaders.products, id, Product.from_record)
 
     @strawberry.field
     async def products(self, info: Ctx, ids: list[strawberry.ID]) -> list[Product | None]:
-        return each(await load_each(info.context.loaders.products, ids), Product.from_record)
+        return each(await load_each(info, info.context.loaders.products, ids), Product.from_record)
 
     @strawberry.field
     def dashboard(self, user_id: strawberry.ID) -> Dashboard:

@@ -18,6 +18,7 @@ from strawberry.types import Info
 
 from ..context import Context
 from ..errors import BackendBadResponse
+from ..resilience import Stale
 
 T = TypeVar("T")
 Ctx = Info[Context, None]
@@ -62,20 +63,41 @@ def each(values: Iterable[Any], build: Callable[[Any], T]) -> list[Any]:
     return out
 
 
-async def load_one(loader: Any, key: str | None, build: Callable[[Any], T]) -> T | None:
+def fresh(info: Ctx, value: Any, index: int | None = None) -> Any:
+    """A loaded value as it is; a `Stale` one unwrapped and reported at this field's
+    path (`extensions.tessera.stale`), so nobody mistakes it for fresh data."""
+    if not isinstance(value, Stale):
+        return value
+    path = info.path.as_list() + ([] if index is None else [index])
+    info.context.scope.report.served_stale(path, value.service, value.age_s)
+    return value.value
+
+
+async def load(info: Ctx, loader: Any, key: Any) -> Any:
+    return fresh(info, await loader.load(key))
+
+
+async def load_one(info: Ctx, loader: Any, key: str | None,
+                   build: Callable[[Any], T]) -> T | None:
     """Load one record (None for no key or no record) and build its type."""
     if key is None:
         return None
-    record = await loader.load(key)
+    record = await load(info, loader, key)
     return None if record is None else build(record)
 
 
-async def load_list(loader: Any, key: Any, build: Callable[[Any], T]) -> list[T]:
-    return [build(record) for record in await loader.load(key)]
+async def load_list(info: Ctx, loader: Any, key: Any, build: Callable[[Any], T]) -> list[T]:
+    return [build(record) for record in await load(info, loader, key)]
+
+
+async def load_each(info: Ctx, loader: Any, keys: Iterable[str]) -> list[Any]:
+    """Load keys together; each slot holds its value or its own exception."""
+    values = await asyncio.gather(*(loader.load(k) for k in keys), return_exceptions=True)
+    return [fresh(info, value, i) for i, value in enumerate(values)]
 
 
 async def _stock(info: Ctx, product_id: str) -> int | None:
-    level: int | None = await info.context.loaders.stock.load(product_id)
+    level: int | None = await load(info, info.context.loaders.stock, product_id)
     return level
 
 
@@ -102,11 +124,12 @@ class Review:
 
     @strawberry.field
     async def author(self, info: Ctx) -> User | None:
-        return await load_one(info.context.loaders.users, self.user_id, User.from_record)
+        return await load_one(info, info.context.loaders.users, self.user_id, User.from_record)
 
     @strawberry.field
     async def product(self, info: Ctx) -> Product | None:
-        return await load_one(info.context.loaders.products, self.product_id, Product.from_record)
+        return await load_one(info, info.context.loaders.products,
+                              self.product_id, Product.from_record)
 
 
 @strawberry.type
@@ -133,11 +156,12 @@ class Product:
 
     @strawberry.field
     async def reviews(self, info: Ctx) -> list[Review] | None:
-        return await load_list(info.context.loaders.reviews_by_product, self.id, Review.from_record)
+        return await load_list(info, info.context.loaders.reviews_by_product,
+                               self.id, Review.from_record)
 
     @strawberry.field
     async def average_rating(self, info: Ctx) -> float | None:
-        records = await info.context.loaders.reviews_by_product.load(self.id)
+        records = await load(info, info.context.loaders.reviews_by_product, self.id)
         ratings = [Review.from_record(r).rating for r in records]
         return round(sum(ratings) / len(ratings), 2) if ratings else None
 
@@ -158,7 +182,8 @@ class OrderItem:
 
     @strawberry.field
     async def product(self, info: Ctx) -> Product | None:
-        return await load_one(info.context.loaders.products, self.product_id, Product.from_record)
+        return await load_one(info, info.context.loaders.products,
+                              self.product_id, Product.from_record)
 
     @strawberry.field
     async def stock(self, info: Ctx) -> int | None:
@@ -190,13 +215,13 @@ class Order:
 
     @strawberry.field
     async def user(self, info: Ctx) -> User | None:
-        return await load_one(info.context.loaders.users, self.user_id, User.from_record)
+        return await load_one(info, info.context.loaders.users, self.user_id, User.from_record)
 
     @strawberry.field
     async def products(self, info: Ctx) -> list[Product | None]:
         """The order's distinct products, in item order."""
         ids = list(dict.fromkeys(item.product_id for item in self.items))
-        return each(await load_each(info.context.loaders.products, ids), Product.from_record)
+        return each(await load_each(info, info.context.loaders.products, ids), Product.from_record)
 
 
 @strawberry.type
@@ -215,14 +240,11 @@ class User:
 
     @strawberry.field
     async def orders(self, info: Ctx, limit: int = 10) -> list[Order] | None:
-        return await load_list(info.context.loaders.orders_by_user, (self.id, limit),
+        return await load_list(info, info.context.loaders.orders_by_user, (self.id, limit),
                                Order.from_record)
 
     @strawberry.field
     async def reviews(self, info: Ctx) -> list[Review] | None:
-        return await load_list(info.context.loaders.reviews_by_user, self.id, Review.from_record)
+        return await load_list(info, info.context.loaders.reviews_by_user,
+                               self.id, Review.from_record)
 
-
-async def load_each(loader: Any, keys: Iterable[str]) -> list[Any]:
-    """Load keys together; each slot holds its value or its own exception."""
-    return list(await asyncio.gather(*(loader.load(k) for k in keys), return_exceptions=True))
