@@ -48,6 +48,10 @@ def _serve(args: argparse.Namespace) -> int:
     embedded = [name for name in SERVICES if settings.url(name) is None]
     if embedded:
         print(f"tessera: embedded demo backends for: {', '.join(embedded)}", file=sys.stderr)
+    faulty = [name for name in SERVICES if settings.policy(name).fault.active]
+    if faulty:
+        print(f"tessera: FAULT INJECTION on for: {', '.join(faulty)} (drill config)",
+              file=sys.stderr)
     if server.graphiql:
         print(f"tessera: GraphiQL at http://{host}:{port}/graphql", file=sys.stderr)
     if server.workers > 1:

@@ -42,6 +42,33 @@ timeout_ms = 200
     assert settings.url("users") == "http://127.0.0.1:8102"
 
 
+def test_policy_tables_merge_key_by_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "t.toml", """
+[defaults.circuit_breaker]
+open_ms = 9000
+window = 40
+[backends.users.circuit_breaker]
+open_ms = 100
+[backends.users]
+fault = { error_rate = 0.5 }
+""")
+    settings = load_settings(path)
+    users, orders = settings.policy("users"), settings.policy("orders")
+    assert (users.circuit_breaker.open_ms, users.circuit_breaker.window) == (100, 40)
+    assert (orders.circuit_breaker.open_ms, orders.circuit_breaker.window) == (9000, 40)
+    assert users.circuit_breaker.minimum_calls == 10  # the built-in default
+    assert (users.fault.error_rate, users.fault.status, users.fault.active) == (0.5, 503, True)
+    assert not orders.fault.active and orders.stale_if_error_s == 0
+
+
+def test_examples_load() -> None:
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    chaos = load_settings(examples / "chaos.toml")
+    assert chaos.policy("inventory").fault.error_rate == 0.5
+    assert chaos.policy("inventory").circuit_breaker.open_ms == 3000
+    assert chaos.server.completeness_report
+
+
 def test_json_and_env_var(tmp_path: Path) -> None:
     path = write(tmp_path, "t.json", json.dumps({"limits": {"max_depth": 3}}))
     assert load_settings(None, environ={"TESSERA_CONFIG": str(path)}).limits.max_depth == 3
@@ -55,6 +82,11 @@ def test_json_and_env_var(tmp_path: Path) -> None:
     ("[backends.users]\nurl = \"ftp://x\"\n", "backends.users.url", "http:// or https://"),
     ("[defaults]\ntimeout_ms = 0\n", "defaults.timeout_ms", "greater than or equal to 1"),
     ("[limits]\nmax_ids = -1\n", "limits.max_ids", "greater than or equal to 1"),
+    ("[backends.users.circuit_breaker]\nfailure_rate = 2\n",
+     "backends.users.circuit_breaker.failure_rate", "less than or equal to 1"),
+    ("[defaults.fault]\nstatus = 200\n", "defaults.fault.status", "greater than or equal to 400"),
+    ("[defaults.bulkhead]\nmax_concurent = 2\n", "defaults.bulkhead.max_concurent",
+     "unknown key"),
 ])
 def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str, words: str) -> None:
     path = write(tmp_path, "bad.toml", text)

@@ -5,6 +5,7 @@ completeness report and injected faults. Calls are counted at the server."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -41,7 +42,9 @@ async def circuit(client: Any, service: str = "users") -> str:
     return state
 
 
-async def test_open_circuit_sends_nothing_until_the_open_period_ends_then_probes() -> None:
+async def test_open_circuit_sends_nothing_until_the_open_period_ends_then_probes(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="tessera.breaker")
     breaker = {"window": 4, "minimum_calls": 4, "open_ms": 400, "half_open_probes": 2}
     async with FaultServer("503") as server, \
             gateway({"backends": users(server.url, retries=0, circuit_breaker=breaker)}) as c:
@@ -67,6 +70,12 @@ async def test_open_circuit_sends_nothing_until_the_open_period_ends_then_probes
         assert "errors" not in body
         assert await circuit(c) == "closed"  # two good probes close it
         assert server.calls == 8
+    changes = [r.getMessage() for r in caplog.records if r.name == "tessera.breaker"]
+    assert changes == ["circuit for backend users: closed -> open",
+                       "circuit for backend users: open -> half_open",
+                       "circuit for backend users: half_open -> open",
+                       "circuit for backend users: open -> half_open",
+                       "circuit for backend users: half_open -> closed"]
 
 
 async def test_retries_stay_within_the_budget() -> None:
@@ -229,3 +238,26 @@ async def test_injected_faults_meet_the_same_policy_as_real_ones() -> None:
                    for e in body["errors"])
     assert codes == [("BACKEND_TIMEOUT", None), ("BACKEND_TIMEOUT", None),
                      ("BACKEND_UNAVAILABLE", 503)]
+
+
+async def test_chaos_example_degrades_and_never_breaks() -> None:
+    from pathlib import Path
+
+    from tessera.config import load_settings
+
+    chaos = load_settings(Path(__file__).resolve().parent.parent / "examples" / "chaos.toml")
+    query = '{ order(id: "42") { user { name } items { stock product { reviews { id } } } } }'
+    outcomes: set[str] = set()
+    async with gateway(chaos) as c:
+        for _ in range(12):
+            response = await c.post("/graphql", json={"query": query})
+            assert response.status_code == 200
+            body = response.json()
+            assert body["data"]["order"] is not None  # orders is healthy
+            for error in body.get("errors", []):
+                assert error["extensions"]["code"].startswith("BACKEND_")
+            report = body["extensions"]["tessera"]["backends"]
+            assert report["orders"] == "ok"
+            assert report["reviews"] in {"timeout", "circuit_open"}  # it opens after 10
+            outcomes.add(report["inventory"])
+    assert "ok" in outcomes or "unavailable" in outcomes
