@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test demo-backends lint clean
+.PHONY: install run test demo-backends lint bench clean
 
 install: $(STAMP)
 
@@ -26,8 +26,11 @@ demo-backends: install
 
 lint: install
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
-	$(BIN)/ruff check tessera tests
+	$(BIN)/ruff check tessera tests benchmarks
 	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -28,11 +28,14 @@ from .schema import build_schema
 
 
 def create_app(settings: Settings | None = None,
-               transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
+               transport: httpx.AsyncBaseTransport | None = None, *,
+               batching: bool = True) -> Starlette:
+    """`batching=False` only for the benchmark's naive baseline (see benchmarks/)."""
     settings = settings if settings is not None else load_settings()
     schema = build_schema(settings)
     aggregator = Aggregator.from_settings(settings, schema)
-    graphql = BodyLimit(GraphQLEndpoint(schema, settings), settings.server.max_body_bytes)
+    graphql = BodyLimit(GraphQLEndpoint(schema, settings, batching=batching),
+                        settings.server.max_body_bytes)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:

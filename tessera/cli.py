@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .config import SERVICES, Settings, load_settings
 from .errors import ConfigError
@@ -59,11 +60,16 @@ def _serve(args: argparse.Namespace) -> int:
         if args.config:
             os.environ["TESSERA_CONFIG"] = os.path.abspath(args.config)
         uvicorn.run("tessera.app:create_app", factory=True, host=host, port=port,
-                    workers=server.workers, log_level=server.log_level)
+                    workers=server.workers, **uvicorn_options(settings))
         return 0
     from .app import create_app
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=server.log_level)
+    uvicorn.run(create_app(settings), host=host, port=port, **uvicorn_options(settings))
     return 0
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn runs the gateway (shared with the benchmark's baseline)."""
+    return {"log_level": settings.server.log_level}
 
 
 def _demo_backends(args: argparse.Namespace) -> int:

@@ -111,6 +111,7 @@ class BackendPolicy(_Section):
     max_connections: int = Field(100, ge=1)
     max_batch_size: int = Field(100, ge=1)
     max_response_bytes: int = Field(10 * MiB, ge=1)
+    http_client: Literal["aiohttp", "httpx"] = "aiohttp"
 
 
 class BackendSettings(BackendPolicy):

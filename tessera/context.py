@@ -48,7 +48,7 @@ def call_scope(headers: Mapping[str, str], *, timeout_ms: int | None = None) -> 
 
 
 def new_context(backends: Backends, headers: Mapping[str, str], *,
-                timeout_ms: int | None = None) -> Context:
+                timeout_ms: int | None = None, batching: bool = True) -> Context:
     scope = call_scope(headers, timeout_ms=timeout_ms)
-    return Context(loaders=make_loaders(backends, scope),
+    return Context(loaders=make_loaders(backends, scope, batching=batching),
                    request_id=scope.headers["x-request-id"], scope=scope)

@@ -18,15 +18,17 @@ from .schema import format_errors
 
 
 class GraphQLEndpoint(GraphQL[Context, None]):
-    def __init__(self, schema: strawberry.Schema, settings: Settings) -> None:
+    def __init__(self, schema: strawberry.Schema, settings: Settings, *,
+                 batching: bool = True) -> None:
         super().__init__(schema, graphql_ide="graphiql" if settings.server.graphiql else None,
                          allow_queries_via_get=True)
         self._timeout_ms = settings.server.request_timeout_ms
+        self._batching = batching
 
     async def get_context(self, request: Request | WebSocket,
                           response: Response | WebSocket) -> Context:
         context = new_context(request.state.backends, request.headers,
-                              timeout_ms=self._timeout_ms)
+                              timeout_ms=self._timeout_ms, batching=self._batching)
         if isinstance(response, Response):
             response.headers["x-request-id"] = context.request_id
         return context

@@ -113,15 +113,21 @@ def _reviews_service(db: sqlite3.Connection) -> list[Route]:
 
 
 class _Conditions:
-    """Wraps a service app with the drill knobs: added latency, forced 503."""
+    """Wraps a service app with the drill knobs (added latency, forced 503) and counts
+    the requests it serves (`GET /_demo/calls`, read by the benchmark)."""
 
     def __init__(self, app: ASGIApp, latency_ms: float, failing: bool) -> None:
         self.app = app
         self.latency = latency_ms / 1000
         self.failing = failing
+        self.calls = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if scope["path"] == "/_demo/calls":  # for benchmarks: requests served so far
+                await JSONResponse({"calls": self.calls})(scope, receive, send)
+                return
+            self.calls += 1
             if self.latency:
                 await asyncio.sleep(self.latency)
             if self.failing:

@@ -51,10 +51,14 @@ class Loaders:
     reviews_by_user: AnyLoader
 
 
-def make_loaders(backends: Backends, scope: CallScope) -> Loaders:
+def make_loaders(backends: Backends, scope: CallScope, *, batching: bool = True) -> Loaders:
+    """`batching=False` gives the naive gateway the benchmark compares against: every
+    load is its own backend call, nothing is shared (never used in serving)."""
     batcher = Batcher()
 
     def loader(fn: BatchFn) -> AnyLoader:
+        if not batching:
+            return DataLoader(batch_load_fn=fn, batch=False, cache=False)
         return _Loader(fn, batcher)
 
     async def orders_of(key: tuple[str, int]) -> Any:

@@ -1,0 +1,313 @@
+"""The Tessera benchmark: real servers, a real load tool, figures that can be checked.
+
+    make bench                                   # the full run (a few minutes)
+    .venv/bin/python benchmarks/bench.py --duration 5 --queries Q1 --latencies 0
+
+For each backend latency it starts the demo services as real HTTP servers
+(`tessera demo-backends`), then each gateway variant (Tessera as `tessera
+serve`, and the naive baseline without loaders), pinned to core 0 where
+`taskset` exists while the backends and wrk share core 1. For each query it
+warms up, then drives the gateway with wrk and prints rps, p50, p99, the
+gateway's CPU time per request (from /proc, every process of the gateway),
+backend calls per request (counted by the demo services), peak RSS and the
+floor (latency x dependent hops). Cross-request caching is off (no
+`stale_if_error_s`). Figures also go to benchmarks/results/*.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SERVICES = ("orders", "users", "products", "inventory", "reviews")
+BACKEND_PORT = 8401
+GATEWAY_PORT = 8400
+TICK = os.sysconf("SC_CLK_TCK")
+
+QUERIES = {
+    "Q1": ("order with user, items, product, stock", 2,
+           '{ order(id: "42") { id status total user { name address } '
+           'items { quantity unitPrice product { name price } stock } } }'),
+    "Q2": ("user with orders(limit: 20), items, product", 3,
+           '{ user(id: "7") { name orders(limit: 20) { id total '
+           'items { quantity product { name price } } } } }'),
+    "Q3": ("products(ids: [100 ids]) with name, price, stock", 2,
+           "{ products(ids: [" + ", ".join(f'"{n}"' for n in range(100, 200))
+           + "]) { name price stock } }"),
+}
+
+
+@dataclass
+class Row:
+    variant: str
+    query: str
+    latency_ms: int
+    connections: int
+    workers: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us_per_req: float
+    calls_per_req: float
+    peak_rss_mb: float
+    floor_ms: int
+    errors: int
+
+
+def _taskset(cores: str | None) -> list[str]:
+    if cores is None or shutil.which("taskset") is None:
+        return []
+    return ["taskset", "-c", cores]
+
+
+def _wait_for(url: str, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"bench: {what} exited at start (status {proc.returncode})")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"bench: {what} did not answer {url} within 60 s")
+
+
+@contextmanager
+def _process(cmd: list[str], url: str, what: str,
+             env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        _wait_for(url, proc, what)
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and every live descendant (uvicorn workers included)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(parents.get(current, []))
+    return out
+
+
+def _cpu_seconds(pid: int) -> float:
+    total = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / TICK
+
+
+def _rss_mb(pid: int, key: str = "VmHWM") -> float:
+    total = 0
+    for p in _tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith(key + ":"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def _backend_calls() -> int:
+    total = 0
+    for offset in range(len(SERVICES)):
+        url = f"http://127.0.0.1:{BACKEND_PORT + offset}/_demo/calls"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            total += json.load(response)["calls"]
+    return total
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def _wrk(query: str, connections: int, seconds: int, lua_dir: Path) -> dict[str, float]:
+    script = lua_dir / "post.lua"
+    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                      f"wrk.body = {json.dumps(json.dumps({'query': query}))}\n")
+    out = subprocess.run(
+        [*_taskset("1"), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+         "-s", str(script), f"http://127.0.0.1:{GATEWAY_PORT}/graphql"],
+        capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    if "Latency Distribution" not in out:
+        raise SystemExit(f"bench: wrk gave no latency figures:\n{out}")
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                       out)
+    return {"requests": requests,
+            "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+            "p50": _ms(re.search(r"\n\s+50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+            "p99": _ms(re.search(r"\n\s+99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+            "errors": (int(bad.group(1)) if bad else 0)
+            + (sum(int(n) for n in errors.groups()) if errors else 0)}
+
+
+def _check_answer(query: str) -> None:
+    request = urllib.request.Request(f"http://127.0.0.1:{GATEWAY_PORT}/graphql",
+                                     data=json.dumps({"query": query}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = json.load(response)
+    if "errors" in body or not body.get("data"):
+        raise SystemExit(f"bench: the gateway answered with errors: {json.dumps(body)[:300]}")
+
+
+def _gateway_cmd(variant: str, workers: int) -> list[str]:
+    if variant == "naive":
+        return [str(BIN / "python"), str(ROOT / "benchmarks" / "naive_gateway.py"),
+                "--port", str(GATEWAY_PORT)]
+    return [str(BIN / "tessera"), "serve", "--port", str(GATEWAY_PORT)]
+
+
+def _config(tmp: Path, workers: int) -> Path:
+    lines = ["[server]", f"workers = {workers}", 'log_level = "warning"', ""]
+    for offset, name in enumerate(SERVICES):
+        lines += [f"[backends.{name}]", f'url = "http://127.0.0.1:{BACKEND_PORT + offset}"']
+    path = tmp / f"bench-{workers}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def measure(args: argparse.Namespace) -> list[Row]:
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        for latency in args.latencies:
+            backends = [*_taskset("1"), str(BIN / "tessera"), "demo-backends",
+                        "--port", str(BACKEND_PORT), "--latency-ms", str(latency)]
+            with _process(backends, f"http://127.0.0.1:{BACKEND_PORT}/_demo/calls",
+                          "demo backends"):
+                for variant in args.variants:
+                    for workers in args.workers:
+                        if variant == "naive" and workers > 1:
+                            continue
+                        rows += _run_gateway(args, tmp, variant, workers, latency)
+    return rows
+
+
+def _run_gateway(args: argparse.Namespace, tmp: Path, variant: str, workers: int,
+                 latency: int) -> list[Row]:
+    env = dict(os.environ, TESSERA_CONFIG=str(_config(tmp, workers)))
+    cores = "0" if workers == 1 else None
+    rows = []
+    with _process([*_taskset(cores), *_gateway_cmd(variant, workers)],
+                  f"http://127.0.0.1:{GATEWAY_PORT}/healthz", f"gateway ({variant})",
+                  env) as gateway:
+        connection_counts = [args.connections] + ([4] if latency and workers == 1 else [])
+        for name in args.queries:
+            _, hops, query = QUERIES[name]
+            _check_answer(query)
+            for connections in connection_counts:
+                _wrk(query, connections, args.warmup, tmp)
+                cpu, calls = _cpu_seconds(gateway.pid), _backend_calls()
+                result = _wrk(query, connections, args.duration, tmp)
+                cpu, calls = _cpu_seconds(gateway.pid) - cpu, _backend_calls() - calls
+                n = max(1, int(result["requests"]))
+                row = Row(variant, name, latency, connections, workers, round(result["rps"]),
+                          result["p50"], result["p99"], round(cpu / n * 1e6),
+                          round(calls / n, 2), round(_rss_mb(gateway.pid), 1),
+                          hops * latency, int(result["errors"]))
+                print(_format(row), flush=True)
+                rows.append(row)
+    return rows
+
+
+HEADER = (f"{'variant':<8} {'query':<5} {'lat':>4} {'conn':>4} {'wrk':>3} {'rps':>6} "
+          f"{'p50 ms':>7} {'p99 ms':>7} {'cpu µs/req':>10} {'calls/req':>9} "
+          f"{'rss MB':>7} {'floor':>5} {'errs':>4}")
+
+
+def _format(r: Row) -> str:
+    return (f"{r.variant:<8} {r.query:<5} {r.latency_ms:>4} {r.connections:>4} {r.workers:>3} "
+            f"{r.rps:>6} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} {r.cpu_us_per_req:>10} "
+            f"{r.calls_per_req:>9} {r.peak_rss_mb:>7} {r.floor_ms:>5} {r.errors:>4}")
+
+
+def _ensure_wrk() -> None:
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("bench: installing wrk (Debian package)", flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False,
+                       stdout=subprocess.DEVNULL)
+    if not shutil.which("wrk"):
+        raise SystemExit("bench: needs the load tool wrk (`apt-get install wrk`, "
+                         "`brew install wrk`); not found")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--latencies", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[0, 20], help="backend latencies in ms, e.g. 0,20")
+    parser.add_argument("--queries", type=lambda s: s.split(","), default=list(QUERIES))
+    parser.add_argument("--variants", type=lambda s: s.split(","), default=["tessera", "naive"])
+    parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[1, 2])
+    parser.add_argument("--label", default="", help="a name for this run in the JSON file")
+    args = parser.parse_args(argv)
+    unknown = set(args.queries) - set(QUERIES) or set(args.variants) - {"tessera", "naive"}
+    if unknown:
+        parser.error(f"unknown: {', '.join(sorted(unknown))}")
+    _ensure_wrk()
+    print(f"bench: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, {args.duration:g} s per figure", flush=True)
+    print(HEADER, flush=True)
+    rows = measure(args)
+    out_dir = ROOT / "benchmarks" / "results"
+    out_dir.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = out_dir / f"{stamp}{'-' + args.label if args.label else ''}.json"
+    out.write_text(json.dumps({"date": stamp, "label": args.label, "machine": {
+        "cpus": os.cpu_count(), "python": platform.python_version(),
+        "platform": platform.platform()}, "args": {k: v for k, v in vars(args).items()},
+        "rows": [asdict(r) for r in rows]}, indent=2))
+    print(f"bench: figures written to {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
