@@ -12,7 +12,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection
+from strawberry.extensions import DisableIntrospection, ParserCache, ValidationCache
 from strawberry.types import ExecutionContext
 
 from ..config import Settings
@@ -24,6 +24,8 @@ from .report import TesseraReport
 __all__ = ["build_schema", "format_errors"]
 
 log = logging.getLogger("tessera.graphql")
+
+CACHED_DOCUMENTS = 1000
 
 
 class TesseraSchema(strawberry.Schema):
@@ -42,6 +44,11 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
                              partial(TesseraReport, settings.server.completeness_report)]
     if not settings.server.introspection:
         extensions.append(DisableIntrospection)
+    # Clients send the same few documents over and over: parse and validate each
+    # once (bounded LRU, shared by the process). ValidationCache keys on the
+    # document object, which ParserCache makes the same for the same text.
+    extensions += [partial(ParserCache, maxsize=CACHED_DOCUMENTS),
+                   partial(ValidationCache, maxsize=CACHED_DOCUMENTS)]
     return TesseraSchema(query=Query, extensions=extensions)
 
 
