@@ -92,8 +92,8 @@ def _wait_for(url: str, proc: subprocess.Popen[bytes], what: str) -> None:
 @contextmanager
 def _process(cmd: list[str], url: str, what: str,
              env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    log = tempfile.TemporaryFile()  # never a pipe: nobody reads it while it runs
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, start_new_session=True)
     try:
         _wait_for(url, proc, what)
         yield proc
@@ -104,6 +104,7 @@ def _process(cmd: list[str], url: str, what: str,
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        log.close()
 
 
 def _tree(pid: int) -> list[int]:
@@ -201,7 +202,7 @@ def _gateway_cmd(variant: str, workers: int) -> list[str]:
 
 
 def _config(tmp: Path, workers: int) -> Path:
-    lines = ["[server]", f"workers = {workers}", 'log_level = "warning"', ""]
+    lines = ["[server]", f"workers = {workers}", ""]  # everything else as shipped
     for offset, name in enumerate(SERVICES):
         lines += [f"[backends.{name}]", f'url = "http://127.0.0.1:{BACKEND_PORT + offset}"']
     path = tmp / f"bench-{workers}.toml"
