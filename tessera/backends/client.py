@@ -14,7 +14,6 @@ translates them. One call goes through, outermost first:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -23,6 +22,7 @@ from contextlib import contextmanager
 from typing import Any, Final
 
 import httpx
+import orjson
 
 from ..config import BackendPolicy
 from ..errors import BackendBadResponse, BackendError, BackendTimeout, BackendUnavailable
@@ -156,8 +156,8 @@ class BackendClient:
                                                  status=status)
                     body = await self._read_capped(response)
         try:
-            return json.loads(body)
-        except ValueError:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
             raise BackendBadResponse(self.service, "answered with a body that is not JSON") \
                 from None
 
