@@ -5,7 +5,8 @@
 
 For each backend latency it starts the demo services as real HTTP servers
 (`tessera demo-backends`), then each gateway variant (Tessera as `tessera
-serve`, and the naive baseline without loaders), pinned to core 0 where
+serve` with the shipped defaults, and the naive baseline without loaders,
+with a 10 s backend timeout and no breaker so it survives), pinned to core 0 where
 `taskset` exists while the backends and wrk share core 1. For each query it
 warms up, then drives the gateway with wrk and prints rps, p50, p99, the
 gateway's CPU time per request (from /proc, every process of the gateway),
@@ -64,7 +65,7 @@ class Row:
     p50_ms: float
     p99_ms: float
     cpu_us_per_req: float
-    calls_per_req: float
+    calls_per_req: int
     peak_rss_mb: float
     floor_ms: int
     errors: int
@@ -184,7 +185,15 @@ def _wrk(query: str, connections: int, seconds: int, lua_dir: Path) -> dict[str,
             + (sum(int(n) for n in errors.groups()) if errors else 0)}
 
 
-def _check_answer(query: str) -> None:
+def _check_answer(query: str) -> int:
+    """Send the query once: it must answer without errors. Returns the backend calls
+    it cost (counted alone, so requests in flight at a run's edges do not blur it)."""
+    before = _backend_calls()
+    for _ in range(50):  # requests queued by the last load run may still be finishing
+        time.sleep(0.2)
+        before, settled = _backend_calls(), before
+        if before == settled:
+            break
     request = urllib.request.Request(f"http://127.0.0.1:{GATEWAY_PORT}/graphql",
                                      data=json.dumps({"query": query}).encode(),
                                      headers={"Content-Type": "application/json"})
@@ -192,6 +201,7 @@ def _check_answer(query: str) -> None:
         body = json.load(response)
     if "errors" in body or not body.get("data"):
         raise SystemExit(f"bench: the gateway answered with errors: {json.dumps(body)[:300]}")
+    return _backend_calls() - before
 
 
 def _gateway_cmd(variant: str, workers: int) -> list[str]:
@@ -201,11 +211,16 @@ def _gateway_cmd(variant: str, workers: int) -> list[str]:
     return [str(BIN / "tessera"), "serve", "--port", str(GATEWAY_PORT)]
 
 
-def _config(tmp: Path, workers: int) -> Path:
+def _config(tmp: Path, workers: int, variant: str = "tessera") -> Path:
     lines = ["[server]", f"workers = {workers}", ""]  # everything else as shipped
+    if variant == "naive":
+        # The baseline makes tens of calls per query and overloads its backends at
+        # 32 connections; without this its breakers open and it stops answering.
+        lines += ["[defaults]", "timeout_ms = 10000", "retries = 0",
+                  "circuit_breaker = { enabled = false }", ""]
     for offset, name in enumerate(SERVICES):
         lines += [f"[backends.{name}]", f'url = "http://127.0.0.1:{BACKEND_PORT + offset}"']
-    path = tmp / f"bench-{workers}.toml"
+    path = tmp / f"bench-{variant}-{workers}.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -229,7 +244,7 @@ def measure(args: argparse.Namespace) -> list[Row]:
 
 def _run_gateway(args: argparse.Namespace, tmp: Path, variant: str, workers: int,
                  latency: int) -> list[Row]:
-    env = dict(os.environ, TESSERA_CONFIG=str(_config(tmp, workers)))
+    env = dict(os.environ, TESSERA_CONFIG=str(_config(tmp, workers, variant)))
     cores = "0" if workers == 1 else None
     rows = []
     with _process([*_taskset(cores), *_gateway_cmd(variant, workers)],
@@ -238,20 +253,44 @@ def _run_gateway(args: argparse.Namespace, tmp: Path, variant: str, workers: int
         connection_counts = [args.connections] + ([4] if latency and workers == 1 else [])
         for name in args.queries:
             _, hops, query = QUERIES[name]
-            _check_answer(query)
+            calls = _check_answer(query)
             for connections in connection_counts:
                 _wrk(query, connections, args.warmup, tmp)
-                cpu, calls = _cpu_seconds(gateway.pid), _backend_calls()
+                cpu = _cpu_seconds(gateway.pid)
                 result = _wrk(query, connections, args.duration, tmp)
-                cpu, calls = _cpu_seconds(gateway.pid) - cpu, _backend_calls() - calls
+                cpu = _cpu_seconds(gateway.pid) - cpu
                 n = max(1, int(result["requests"]))
                 row = Row(variant, name, latency, connections, workers, round(result["rps"]),
                           result["p50"], result["p99"], round(cpu / n * 1e6),
-                          round(calls / n, 2), round(_rss_mb(gateway.pid), 1),
+                          calls, round(_rss_mb(gateway.pid), 1),
                           hops * latency, int(result["errors"]))
                 print(_format(row), flush=True)
                 rows.append(row)
     return rows
+
+
+def soak(args: argparse.Namespace) -> dict[str, float]:
+    """Q1 at 32 connections for `args.soak` seconds; RSS read every 10 s. A gateway
+    that keeps something per request grows here; a flat line is the goal."""
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        backends = [*_taskset("1"), str(BIN / "tessera"), "demo-backends",
+                    "--port", str(BACKEND_PORT)]
+        env = dict(os.environ, TESSERA_CONFIG=str(_config(tmp, 1)))
+        with _process(backends, f"http://127.0.0.1:{BACKEND_PORT}/_demo/calls", "backends"), \
+                _process([*_taskset("0"), *_gateway_cmd("tessera", 1)],
+                         f"http://127.0.0.1:{GATEWAY_PORT}/healthz", "gateway", env) as gw:
+            _, _, query = QUERIES["Q1"]
+            _wrk(query, args.connections, 5, tmp)  # warm: caches and pools filled
+            samples, requests = [_rss_mb(gw.pid, "VmRSS")], 0
+            for _ in range(max(1, args.soak // 10)):
+                requests += int(_wrk(query, args.connections, 10, tmp)["requests"])
+                samples.append(_rss_mb(gw.pid, "VmRSS"))
+                print(f"soak: {requests:>7} requests, RSS {samples[-1]:.1f} MB", flush=True)
+    growth = samples[-1] - samples[0]
+    print(f"soak: RSS {samples[0]:.1f} -> {samples[-1]:.1f} MB over {requests} requests "
+          f"({growth * 1024 * 1024 / max(1, requests):.0f} bytes per request)")
+    return {"requests": requests, "rss_start_mb": samples[0], "rss_end_mb": samples[-1]}
 
 
 HEADER = (f"{'variant':<8} {'query':<5} {'lat':>4} {'conn':>4} {'wrk':>3} {'rps':>6} "
@@ -289,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 2])
     parser.add_argument("--label", default="", help="a name for this run in the JSON file")
+    parser.add_argument("--soak", type=int, default=0, metavar="SECONDS",
+                        help="instead: Q1 for this long, reading RSS every 10 s")
     args = parser.parse_args(argv)
     unknown = set(args.queries) - set(QUERIES) or set(args.variants) - {"tessera", "naive"}
     if unknown:
@@ -296,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     _ensure_wrk()
     print(f"bench: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, {args.duration:g} s per figure", flush=True)
+    if args.soak:
+        soak(args)
+        return 0
     print(HEADER, flush=True)
     rows = measure(args)
     out_dir = ROOT / "benchmarks" / "results"
