@@ -97,8 +97,11 @@ class BackendClient:
             return answer
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(_MAX_BACKOFF_S, self.policy.retry_backoff_ms / 1000 * 2 ** (attempt - 1))
-        return random.uniform(0, ceiling)
+        return random.uniform(0, self._backoff_ceiling(attempt))
+
+    def _backoff_ceiling(self, attempt: int) -> float:
+        """The longest wait before retry number `attempt` (1, 2, ...)."""
+        return min(_MAX_BACKOFF_S, self.policy.retry_backoff_ms / 1000 * 2 ** (attempt - 1))
 
     def _retry_after_failure(self, exc: BackendError, attempt: int, scope: CallScope) -> bool:
         if attempt >= self.policy.retries or exc.reason is not None:
@@ -107,8 +110,7 @@ class BackendClient:
                 or isinstance(exc, BackendUnavailable)
                 and (exc.status is None or exc.status in _RETRY_STATUSES)):
             return False
-        ceiling = min(_MAX_BACKOFF_S, self.policy.retry_backoff_ms / 1000 * 2 ** attempt)
-        if scope.remaining() <= ceiling:
+        if scope.remaining() <= self._backoff_ceiling(attempt + 1):
             return False
         if not self.budget.try_withdraw():
             log.info("backend %s: retry budget spent, not retrying", self.service)
