@@ -101,7 +101,7 @@ class BackendClient:
 
     def _backoff_ceiling(self, attempt: int) -> float:
         """The longest wait before retry number `attempt` (1, 2, ...)."""
-        return min(_MAX_BACKOFF_S, self.policy.retry_backoff_ms / 1000 * 2 ** (attempt - 1))
+        return min(_MAX_BACKOFF_S, self.policy.retry_backoff_ms / 1000 * 2.0 ** (attempt - 1))
 
     def _retry_after_failure(self, exc: BackendError, attempt: int, scope: CallScope) -> bool:
         if attempt >= self.policy.retries or exc.reason is not None:
