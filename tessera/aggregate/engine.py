@@ -112,7 +112,7 @@ class _Run:
                 return kept.value
             raise
         if store is not None and answer is not MISSING:
-            store.put(("route", path), answer)
+            store.remember("route", {path: answer})
         return answer
 
     async def step(self, step: Step) -> Outcome:

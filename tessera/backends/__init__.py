@@ -11,9 +11,9 @@ import httpx
 
 from ..config import SERVICES, Settings
 from .client import MISSING, BackendClient
-from .scope import CallReport, CallScope
+from .scope import CallScope
 
-__all__ = ["MISSING", "BackendClient", "Backends", "CallReport", "CallScope"]
+__all__ = ["MISSING", "BackendClient", "Backends", "CallScope"]
 
 DEMO_HOST_SUFFIX = ".demo"
 

@@ -104,11 +104,7 @@ class BackendClient:
         return min(_MAX_BACKOFF_S, self.policy.retry_backoff_ms / 1000 * 2.0 ** (attempt - 1))
 
     def _retry_after_failure(self, exc: BackendError, attempt: int, scope: CallScope) -> bool:
-        if attempt >= self.policy.retries or exc.reason is not None:
-            return False
-        if not (isinstance(exc, BackendTimeout) and exc.status is None
-                or isinstance(exc, BackendUnavailable)
-                and (exc.status is None or exc.status in _RETRY_STATUSES)):
+        if attempt >= self.policy.retries or not _retryable(exc):
             return False
         if scope.remaining() <= self._backoff_ceiling(attempt + 1):
             return False
@@ -192,6 +188,16 @@ def _network_transport(policy: BackendPolicy) -> httpx.AsyncBaseTransport:
     return AiohttpTransport(limits=limits)
 
 
+def _retryable(exc: BackendError) -> bool:
+    """Timeouts, refused or reset connections and 502/503/504; never our own refusals."""
+    if exc.reason is not None:
+        return False
+    if isinstance(exc, BackendTimeout):
+        return True
+    return isinstance(exc, BackendUnavailable) and (exc.status is None
+                                                    or exc.status in _RETRY_STATUSES)
+
+
 def _counts_against_backend(exc: BackendError, *, cut: bool) -> bool:
     """Does this failure count toward opening the circuit? Timeouts, connection
     failures, 5xx and unusable bodies do; a 4xx (the request's fault), our own
@@ -210,7 +216,7 @@ def map_httpx_errors(service: str, timeout: float) -> Iterator[None]:
         yield
     except BackendError:
         raise
-    except httpx.TimeoutException as exc:
+    except (TimeoutError, httpx.TimeoutException) as exc:
         cause = exc.__cause__
         if (cause is not None and type(cause).__module__.startswith("aiohttp")
                 and not isinstance(cause, TimeoutError)):
@@ -218,10 +224,6 @@ def map_httpx_errors(service: str, timeout: float) -> Iterator[None]:
             # connection) to ConnectTimeout; only aiohttp's own timeouts are timeouts.
             log.warning("backend %s unreachable: %s", service, exc)
             raise BackendUnavailable(service, "is unreachable (connection failed)") from exc
-        log.warning("backend %s timed out after %.0f ms", service, timeout * 1000)
-        raise BackendTimeout(service, f"did not answer within {timeout * 1000:.0f} ms") \
-            from exc
-    except TimeoutError as exc:
         log.warning("backend %s timed out after %.0f ms", service, timeout * 1000)
         raise BackendTimeout(service, f"did not answer within {timeout * 1000:.0f} ms") \
             from exc

@@ -41,9 +41,6 @@ class StaleStore:
         self._clock = clock
         self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def put(self, key: Hashable, value: Any) -> None:
         self._entries[key] = (self._clock(), value)
         self._entries.move_to_end(key)
