@@ -48,7 +48,7 @@ QUERIES = {
     "Q2": ("user with orders(limit: 20), items, product", 3,
            '{ user(id: "7") { name orders(limit: 20) { id total '
            'items { quantity product { name price } } } } }'),
-    "Q3": ("products(ids: [100 ids]) with name, price, stock", 2,
+    "Q3": ("products(ids: [100 ids]) with name, price, stock", 1,  # stock loads alongside
            "{ products(ids: [" + ", ".join(f'"{n}"' for n in range(100, 200))
            + "]) { name price stock } }"),
 }

@@ -10,6 +10,7 @@ Equal keys are fetched once per request.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
@@ -21,7 +22,7 @@ from ..backends import Backends, CallScope
 from . import batch
 from .batching import Batcher
 
-__all__ = ["Loaders", "make_loaders"]
+__all__ = ["Loaders", "make_loaders", "settled"]
 
 
 BatchFn = Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
@@ -49,6 +50,13 @@ class Loaders:
     reviews_by_product: AnyLoader
     orders_by_user: AnyLoader  # key: (user_id, limit)
     reviews_by_user: AnyLoader
+    caching: bool = True  # False: the naive baseline, every load its own call
+
+
+def settled(loader: AnyLoader, key: Any) -> asyncio.Future[Any] | None:
+    """The loader's future for `key` if that load has already finished, else None."""
+    future: asyncio.Future[Any] | None = loader._cache.get(key)
+    return future if future is not None and future.done() else None
 
 
 def make_loaders(backends: Backends, scope: CallScope, *, batching: bool = True) -> Loaders:
@@ -82,4 +90,5 @@ def make_loaders(backends: Backends, scope: CallScope, *, batching: bool = True)
                                       stale=(backends.orders.stale, "by_user"))),
         reviews_by_user=loader(partial(batch.lists_per_key, fetch=reviews_of,
                                        stale=(backends.reviews.stale, "by_user"))),
+        caching=batching,
     )

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import strawberry
 
-from .types import Ctx, Order, Product, Review, User, each, load_each, load_list, load_one
+from .lookahead import Ctx
+from .types import (
+    Order,
+    Product,
+    Review,
+    User,
+    each,
+    load_each,
+    load_list,
+    load_one,
+    load_orders,
+    load_products,
+    with_links,
+)
 
 
 @strawberry.type
@@ -19,8 +32,7 @@ class Dashboard:
 
     @strawberry.field
     async def orders(self, info: Ctx) -> list[Order] | None:
-        return await load_list(info, info.context.loaders.orders_by_user, (self.user_id, 10),
-                               Order.from_record)
+        return await load_orders(info, self.user_id, 10)
 
     @strawberry.field
     async def reviews(self, info: Ctx) -> list[Review] | None:
@@ -32,11 +44,15 @@ class Dashboard:
 class Query:
     @strawberry.field
     async def order(self, info: Ctx, id: strawberry.ID) -> Order | None:
-        return await load_one(info, info.context.loaders.orders, id, Order.from_record)
+        order = await load_one(info, info.context.loaders.orders, id, Order.from_record)
+        await with_links(info, [order])
+        return order
 
     @strawberry.field
     async def orders(self, info: Ctx, ids: list[strawberry.ID]) -> list[Order | None]:
-        return each(await load_each(info, info.context.loaders.orders, ids), Order.from_record)
+        orders = each(await load_each(info, info.context.loaders.orders, ids), Order.from_record)
+        await with_links(info, orders)
+        return orders
 
     @strawberry.field
     async def user(self, info: Ctx, id: strawberry.ID) -> User | None:
@@ -48,11 +64,11 @@ class Query:
 
     @strawberry.field
     async def product(self, info: Ctx, id: strawberry.ID) -> Product | None:
-        return await load_one(info, info.context.loaders.products, id, Product.from_record)
+        return (await load_products(info, [id]))[0]
 
     @strawberry.field
     async def products(self, info: Ctx, ids: list[strawberry.ID]) -> list[Product | None]:
-        return each(await load_each(info, info.context.loaders.products, ids), Product.from_record)
+        return await load_products(info, ids)
 
     @strawberry.field
     def dashboard(self, user_id: strawberry.ID) -> Dashboard:

@@ -10,18 +10,16 @@ become errors on their own paths (graphql-core does that from the exception).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+import inspect
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import strawberry
-from strawberry.types import Info
 
-from ..context import Context
 from ..errors import BackendBadResponse
-from ..resilience import Stale
+from .lookahead import Ctx, Links, fresh, linked, prefetch, selected
 
 T = TypeVar("T")
-Ctx = Info[Context, None]
 
 
 def _check(record: Any, service: str, key: str, kinds: type | tuple[type, ...],
@@ -63,47 +61,38 @@ def each(values: Iterable[Any], build: Callable[[Any], T]) -> list[Any]:
     return out
 
 
-def fresh(info: Ctx, value: Any, index: int | None = None) -> Any:
-    """A loaded value as it is; a `Stale` one unwrapped and reported at this field's
-    path (`extensions.tessera.stale`), so nobody mistakes it for fresh data."""
-    if not isinstance(value, Stale):
-        return value
-    path = info.path.as_list() + ([] if index is None else [index])
-    info.context.scope.report.served_stale(path, value.service, value.age_s)
-    return value.value
+def _one(build: Callable[[Any], T]) -> Callable[[Any], T | None]:
+    return lambda record: None if record is None else build(record)
 
 
-async def load(info: Ctx, loader: Any, key: Any) -> Any:
-    return fresh(info, await loader.load(key))
+def _all(build: Callable[[Any], T]) -> Callable[[Any], list[T]]:
+    return lambda records: [build(record) for record in records]
+
+
+def _level(level: int | None) -> int | None:
+    return level
+
+
+def _positive(level: int | None) -> bool | None:
+    return None if level is None else level > 0
 
 
 async def load_one(info: Ctx, loader: Any, key: str | None,
                    build: Callable[[Any], T]) -> T | None:
     """Load one record (None for no key or no record) and build its type."""
-    if key is None:
-        return None
-    record = await load(info, loader, key)
-    return None if record is None else build(record)
+    value = linked(info, loader, key, _one(build))
+    return await value if inspect.isawaitable(value) else value
 
 
 async def load_list(info: Ctx, loader: Any, key: Any, build: Callable[[Any], T]) -> list[T]:
-    return [build(record) for record in await load(info, loader, key)]
+    value = linked(info, loader, key, _all(build))
+    return await value if inspect.isawaitable(value) else value
 
 
 async def load_each(info: Ctx, loader: Any, keys: Iterable[str]) -> list[Any]:
     """Load keys together; each slot holds its value or its own exception."""
     values = await asyncio.gather(*(loader.load(k) for k in keys), return_exceptions=True)
     return [fresh(info, value, i) for i, value in enumerate(values)]
-
-
-async def _stock(info: Ctx, product_id: str) -> int | None:
-    level: int | None = await load(info, info.context.loaders.stock, product_id)
-    return level
-
-
-async def _in_stock(info: Ctx, product_id: str) -> bool | None:
-    level = await _stock(info, product_id)
-    return None if level is None else level > 0
 
 
 @strawberry.type
@@ -123,13 +112,18 @@ class Review:
                    product_id=_opt_id(r, "reviews", "product_id"))
 
     @strawberry.field
-    async def author(self, info: Ctx) -> User | None:
-        return await load_one(info, info.context.loaders.users, self.user_id, User.from_record)
+    def author(self, info: Ctx) -> User | None:
+        return linked(info, info.context.loaders.users, self.user_id, _one(User.from_record))
 
     @strawberry.field
-    async def product(self, info: Ctx) -> Product | None:
-        return await load_one(info, info.context.loaders.products,
-                              self.product_id, Product.from_record)
+    def product(self, info: Ctx) -> Product | None:
+        return linked(info, info.context.loaders.products, self.product_id,
+                      _one(Product.from_record))
+
+
+def _average(records: list[Any]) -> float | None:
+    ratings = [Review.from_record(r).rating for r in records]
+    return round(sum(ratings) / len(ratings), 2) if ratings else None
 
 
 @strawberry.type
@@ -147,23 +141,33 @@ class Product:
                    description=_check(r, "products", "description", str))
 
     @strawberry.field
-    async def stock(self, info: Ctx) -> int | None:
-        return await _stock(info, self.id)
+    def stock(self, info: Ctx) -> int | None:
+        return linked(info, info.context.loaders.stock, self.id, _level)
 
     @strawberry.field
-    async def in_stock(self, info: Ctx) -> bool | None:
-        return await _in_stock(info, self.id)
+    def in_stock(self, info: Ctx) -> bool | None:
+        return linked(info, info.context.loaders.stock, self.id, _positive)
 
     @strawberry.field
-    async def reviews(self, info: Ctx) -> list[Review] | None:
-        return await load_list(info, info.context.loaders.reviews_by_product,
-                               self.id, Review.from_record)
+    def reviews(self, info: Ctx) -> list[Review] | None:
+        return linked(info, info.context.loaders.reviews_by_product, self.id,
+                      _all(Review.from_record))
 
     @strawberry.field
-    async def average_rating(self, info: Ctx) -> float | None:
-        records = await load(info, info.context.loaders.reviews_by_product, self.id)
-        ratings = [Review.from_record(r).rating for r in records]
-        return round(sum(ratings) / len(ratings), 2) if ratings else None
+    def average_rating(self, info: Ctx) -> float | None:
+        return linked(info, info.context.loaders.reviews_by_product, self.id, _average)
+
+
+def _product_id(subject: Any) -> list[str]:
+    return [subject]
+
+
+# What each type's linked fields load, per subject (see lookahead.prefetch).
+PRODUCT_LINKS: Links = {  # subjects: product ids
+    "stock": ("stock", _product_id), "inStock": ("stock", _product_id),
+    "reviews": ("reviews_by_product", _product_id),
+    "averageRating": ("reviews_by_product", _product_id),
+}
 
 
 @strawberry.type
@@ -181,17 +185,25 @@ class OrderItem:
                    unit_price=_number(r, "orders", "unit_price", required=True) or 0.0)
 
     @strawberry.field
-    async def product(self, info: Ctx) -> Product | None:
-        return await load_one(info, info.context.loaders.products,
-                              self.product_id, Product.from_record)
+    def product(self, info: Ctx) -> Product | None:
+        return linked(info, info.context.loaders.products, self.product_id,
+                      _one(Product.from_record))
 
     @strawberry.field
-    async def stock(self, info: Ctx) -> int | None:
-        return await _stock(info, self.product_id)
+    def stock(self, info: Ctx) -> int | None:
+        return linked(info, info.context.loaders.stock, self.product_id, _level)
 
     @strawberry.field
-    async def in_stock(self, info: Ctx) -> bool | None:
-        return await _in_stock(info, self.product_id)
+    def in_stock(self, info: Ctx) -> bool | None:
+        return linked(info, info.context.loaders.stock, self.product_id, _positive)
+
+
+def _item_product(item: OrderItem) -> list[str]:
+    return [item.product_id]
+
+
+ITEM_LINKS: Links = {"product": ("products", _item_product), "stock": ("stock", _item_product),
+                     "inStock": ("stock", _item_product)}
 
 
 @strawberry.type
@@ -213,15 +225,36 @@ class Order:
                    items=[OrderItem.from_record(item) for item in items],
                    user_id=_opt_id(r, "orders", "user_id"))
 
+    def product_ids(self) -> list[str]:
+        """The order's distinct products, in item order."""
+        return list(dict.fromkeys(item.product_id for item in self.items))
+
     @strawberry.field
-    async def user(self, info: Ctx) -> User | None:
-        return await load_one(info, info.context.loaders.users, self.user_id, User.from_record)
+    def user(self, info: Ctx) -> User | None:
+        return linked(info, info.context.loaders.users, self.user_id, _one(User.from_record))
 
     @strawberry.field
     async def products(self, info: Ctx) -> list[Product | None]:
         """The order's distinct products, in item order."""
-        ids = list(dict.fromkeys(item.product_id for item in self.items))
-        return each(await load_each(info, info.context.loaders.products, ids), Product.from_record)
+        return await load_products(info, self.product_ids())
+
+
+ORDER_LINKS: Links = {"user": ("users", lambda order: [order.user_id]),
+                      "products": ("products", Order.product_ids)}
+
+
+async def load_products(info: Ctx, ids: Sequence[str]) -> list[Product | None]:
+    """Products by id, with what their selected fields need loaded in the same hop."""
+    records, _ = await asyncio.gather(load_each(info, info.context.loaders.products, ids),
+                                      prefetch(info, [(PRODUCT_LINKS, selected(info), ids)]))
+    return each(records, Product.from_record)
+
+
+async def with_links(info: Ctx, orders: list[Any]) -> None:
+    """Load what the selected fields of these orders and their items need, together."""
+    items = [item for order in orders if isinstance(order, Order) for item in order.items]
+    await prefetch(info, [(ORDER_LINKS, selected(info), orders),
+                          (ITEM_LINKS, selected(info, "items"), items)])
 
 
 @strawberry.type
@@ -240,11 +273,17 @@ class User:
 
     @strawberry.field
     async def orders(self, info: Ctx, limit: int = 10) -> list[Order] | None:
-        return await load_list(info, info.context.loaders.orders_by_user, (self.id, limit),
-                               Order.from_record)
+        return await load_orders(info, self.id, limit)
 
     @strawberry.field
-    async def reviews(self, info: Ctx) -> list[Review] | None:
-        return await load_list(info, info.context.loaders.reviews_by_user,
-                               self.id, Review.from_record)
+    def reviews(self, info: Ctx) -> list[Review] | None:
+        return linked(info, info.context.loaders.reviews_by_user, self.id,
+                      _all(Review.from_record))
 
+
+async def load_orders(info: Ctx, user_id: str, limit: int) -> list[Order]:
+    """A user's latest orders, with what their selected fields need loaded."""
+    orders = await load_list(info, info.context.loaders.orders_by_user, (user_id, limit),
+                             Order.from_record)
+    await with_links(info, orders)
+    return orders

@@ -1,0 +1,104 @@
+"""Lookahead: a resolver loads what its objects' selected fields need in the same hop.
+
+Checked by which backend calls overlap (a call that starts while another is still
+in flight shares its hop), against the demo services delayed by a real sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+import strawberry
+from conftest import Recorder, gateway, gql
+
+from tessera.schema.types import ITEM_LINKS, ORDER_LINKS, PRODUCT_LINKS, Order, OrderItem, Product
+
+pytestmark = pytest.mark.anyio
+
+IDS = '["1", "2", "3"]'
+
+
+class Slow(Recorder):
+    """The demo services, each call held `delay` seconds; notes which calls overlapped."""
+
+    def __init__(self, delay: float = 0.15) -> None:
+        super().__init__()
+        self.delay = delay
+        self.in_flight: set[str] = set()
+        self.overlapped: dict[str, set[str]] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        service = request.url.host.removesuffix(".demo")
+        self.overlapped.setdefault(service, set()).update(self.in_flight)
+        for other in self.in_flight:
+            self.overlapped[other].add(service)
+        self.in_flight.add(service)
+        try:
+            await asyncio.sleep(self.delay)
+            return await super().handle_async_request(request)
+        finally:
+            self.in_flight.discard(service)
+
+
+async def test_product_stock_is_fetched_in_the_same_hop_as_the_products() -> None:
+    slow = Slow()
+    async with gateway(transport=slow) as client:
+        body = await gql(client, f"{{ products(ids: {IDS}) {{ name stock inStock }} }}")
+    assert "errors" not in body
+    assert [p["stock"] for p in body["data"]["products"]] == [42, 7, 0]
+    assert slow.counts() == {"products": 1, "inventory": 1}
+    assert "products" in slow.overlapped["inventory"]
+
+
+async def test_fragments_are_looked_through() -> None:
+    slow = Slow()
+    query = ("query { products(ids: " + IDS + ") { ...P } } fragment P on Product "
+             "{ name ... on Product { inStock } }")
+    async with gateway(transport=slow) as client:
+        body = await gql(client, query)
+    assert [p["inStock"] for p in body["data"]["products"]] == [True, True, False]
+    assert "products" in slow.overlapped["inventory"]
+
+
+async def test_an_orders_links_share_one_hop_after_the_order() -> None:
+    slow = Slow()
+    query = ('{ order(id: "42") { user { name } products { name } '
+             "items { stock product { price } } } }")
+    async with gateway(transport=slow) as client:
+        body = await gql(client, query)
+    assert "errors" not in body
+    assert slow.counts() == {"orders": 1, "users": 1, "products": 1, "inventory": 1}
+    assert slow.overlapped["orders"] == set()
+    for service in ("users", "products", "inventory"):
+        assert slow.overlapped[service] >= {"users", "products", "inventory"} - {service}
+
+
+async def test_a_failed_prefetched_load_is_an_error_at_each_field() -> None:
+    async with gateway({"backends": {"inventory": {"url": "http://127.0.0.1:9"}}}) as client:
+        body = await gql(client, '{ products(ids: ["1", "2"]) { name stock } }')
+    assert [p["name"] for p in body["data"]["products"]] == ["Widget", "Gadget"]
+    assert [p["stock"] for p in body["data"]["products"]] == [None, None]
+    assert sorted(e["path"] for e in body["errors"]) == [["products", 0, "stock"],
+                                                         ["products", 1, "stock"]]
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"BACKEND_UNAVAILABLE"}
+
+
+async def test_naive_loaders_do_not_prefetch() -> None:
+    recorder = Recorder()
+    async with gateway(transport=recorder, batching=False) as client:
+        body = await gql(client, f"{{ products(ids: {IDS}) {{ stock }} }}")
+    assert [p["stock"] for p in body["data"]["products"]] == [42, 7, 0]
+    assert recorder.counts() == {"products": 3, "inventory": 3}  # once per field, no more
+
+
+@pytest.mark.parametrize(("kind", "links"),
+                         [(Product, PRODUCT_LINKS), (OrderItem, ITEM_LINKS), (Order, ORDER_LINKS)])
+def test_links_name_every_resolved_field(kind: type, links: dict[str, Any]) -> None:
+    """A linked field missing from its type's Links would start a hop late."""
+    definition = strawberry.types.base.get_object_definition(kind, strict=True)
+    resolved = {f.graphql_name or strawberry.schema.config.StrawberryConfig().name_converter
+                .get_graphql_name(f) for f in definition.fields if f.base_resolver is not None}
+    assert resolved == set(links)
