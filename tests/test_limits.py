@@ -80,3 +80,15 @@ async def test_body_size_is_413() -> None:
     assert response.status_code == 413
     assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
     assert recorder.requests == []
+
+
+async def test_a_repeated_document_is_checked_against_each_requests_variables() -> None:
+    """The document's analysis is kept between requests; its variables are not."""
+    query = "query($ids: [ID!]!) { products(ids: $ids) { name } }"
+    async with gateway(SETTINGS) as client:
+        first = await gql(client, query, {"ids": ["1", "2"]})
+        second = await gql(client, query, {"ids": ["1", "2", "3", "4"]})
+        third = await gql(client, query, {"ids": ["3"]})
+    assert [p["name"] for p in first["data"]["products"]] == ["Widget", "Gadget"]
+    assert second["errors"][0]["extensions"]["code"] == "TOO_MANY_IDS"
+    assert third["data"]["products"][0]["name"]

@@ -13,9 +13,10 @@ that spreads fragments exponentially costs linear work to measure.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql import (
     DocumentNode,
@@ -26,6 +27,7 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValueNode,
     get_operation_ast,
     value_from_ast_untyped,
 )
@@ -36,6 +38,7 @@ from strawberry.extensions import SchemaExtension
 from ..config import LimitSettings
 
 LIMIT_RANGE = (1, 100)
+T = TypeVar("T")
 
 
 def _reject(code: str, message: str) -> GraphQLError:
@@ -129,34 +132,84 @@ def _variables(operation: OperationDefinitionNode,
     return values
 
 
+@dataclass(frozen=True)
+class Analysis:
+    """What the limits need of one operation that its variables cannot change."""
+
+    depth: int
+    aliases: int
+    arguments: tuple[tuple[str, str, ValueNode], ...]  # (field, ids|limit, value)
+
+
+def analyse(document: DocumentNode, operation_name: str | None) -> Analysis | None:
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return None
+    measure = _Measure(document)
+    shape = measure.selection(operation.selection_set, frozenset())
+    arguments = tuple((field.name.value, arg.name.value, arg.value)
+                      for field in _fields(operation.selection_set, measure.fragments, set())
+                      for arg in field.arguments or () if arg.name.value in ("ids", "limit"))
+    return Analysis(shape.depth, shape.aliases, arguments)
+
+
 def check_operation(document: DocumentNode, operation_name: str | None,
-                    variables: dict[str, Any] | None, limits: LimitSettings) -> None:
+                    variables: dict[str, Any] | None, limits: LimitSettings,
+                    analysis: Analysis | None = None) -> None:
     """Raise the GraphQLError for the first limit the operation breaks."""
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return
-    measure = _Measure(document)
-    shape = measure.selection(operation.selection_set, frozenset())
-    if shape.depth > limits.max_depth:
-        raise _reject("QUERY_TOO_DEEP", f"Query depth {shape.depth} exceeds the limit of "
+    analysis = analysis or analyse(document, operation_name)
+    if analysis is None:
+        return
+    if analysis.depth > limits.max_depth:
+        raise _reject("QUERY_TOO_DEEP", f"Query depth {analysis.depth} exceeds the limit of "
                       f"{limits.max_depth}.")
-    if shape.aliases > limits.max_aliases:
-        raise _reject("TOO_MANY_ALIASES", f"Query uses {shape.aliases} aliases; the limit is "
-                      f"{limits.max_aliases}.")
+    if analysis.aliases > limits.max_aliases:
+        raise _reject("TOO_MANY_ALIASES", f"Query uses {analysis.aliases} aliases; the limit "
+                      f"is {limits.max_aliases}.")
+    if not analysis.arguments:
+        return
     values = _variables(operation, variables)
-    for field in _fields(operation.selection_set, measure.fragments, set()):
-        for arg in field.arguments or ():
-            name = arg.name.value
-            if name not in ("ids", "limit"):
-                continue
-            value = value_from_ast_untyped(arg.value, values)
-            if name == "ids" and isinstance(value, list) and len(value) > limits.max_ids:
-                raise _reject("TOO_MANY_IDS", f"'{field.name.value}' was given {len(value)} "
-                              f"ids; the limit is {limits.max_ids}.")
-            low, high = LIMIT_RANGE
-            if name == "limit" and isinstance(value, int) and not low <= value <= high:
-                raise _reject("BAD_USER_INPUT", f"'limit' must be between {low} and {high} "
-                              f"(got {value}).")
+    for field, name, node in analysis.arguments:
+        value = value_from_ast_untyped(node, values)
+        if name == "ids" and isinstance(value, list) and len(value) > limits.max_ids:
+            raise _reject("TOO_MANY_IDS", f"'{field}' was given {len(value)} "
+                          f"ids; the limit is {limits.max_ids}.")
+        low, high = LIMIT_RANGE
+        if name == "limit" and isinstance(value, int) and not low <= value <= high:
+            raise _reject("BAD_USER_INPUT", f"'limit' must be between {low} and {high} "
+                          f"(got {value}).")
+
+
+class _Memo:
+    """A bounded LRU of per-document results, keyed by the query text (which
+    determines the document). Long texts are not kept: they are rare, and a key
+    must not pin megabytes."""
+
+    MAX_ENTRIES = 1000
+    MAX_KEY_CHARS = 8192
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...], make: Callable[[], T]) -> T:
+        if key[0] is None or len(key[0]) > self.MAX_KEY_CHARS:
+            return make()
+        try:
+            self._entries.move_to_end(key)
+            value: T = self._entries[key]
+            return value
+        except KeyError:
+            value = self._entries[key] = make()
+            if len(self._entries) > self.MAX_ENTRIES:
+                self._entries.popitem(last=False)
+            return value
+
+
+_TOKENS = _Memo()
+_ANALYSES = _Memo()
 
 
 class QueryLimits(SchemaExtension):
@@ -168,15 +221,18 @@ class QueryLimits(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         query = self.execution_context.query
         if query is not None:
-            tokens = count_tokens(query, self.limits.max_tokens)
+            stop = self.limits.max_tokens
+            tokens = _TOKENS.get((query, stop), lambda: count_tokens(query, stop))
             if tokens > self.limits.max_tokens:
                 raise _reject("TOO_MANY_TOKENS", "The document has more than "
                               f"{self.limits.max_tokens} tokens.")
         yield
 
     def on_execute(self) -> Iterator[None]:
-        document = self.execution_context.graphql_document
+        context = self.execution_context
+        document, name = context.graphql_document, context.operation_name
         if document is not None:
-            check_operation(document, self.execution_context.operation_name,
-                            self.execution_context.variables, self.limits)
+            analysis = _ANALYSES.get((context.query, name),
+                                     lambda: analyse(document, name))
+            check_operation(document, name, context.variables, self.limits, analysis)
         yield
