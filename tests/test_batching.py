@@ -104,3 +104,23 @@ async def test_request_id_is_made_once_per_client_request() -> None:
     assert ids[2] == second.headers["x-request-id"] != ids[0]
     assert "authorization" not in recorder.requests[0].headers
     assert json.loads(first.text)["data"]["order"]["user"]["id"] == "7"
+
+
+class SetsCookies(Recorder):
+    """The demo services, each answer carrying a Set-Cookie."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        response.headers["set-cookie"] = "session=alice; Path=/"
+        return response
+
+
+async def test_a_backends_cookie_is_never_sent_back() -> None:
+    """Backend clients are shared by every client request: a kept cookie would be
+    sent on behalf of the next user."""
+    recorder = SetsCookies()
+    async with gateway(transport=recorder) as client:
+        for _ in range(2):
+            await gql(client, '{ order(id: "42") { user { name } } }')
+    assert len(recorder.requests) == 4
+    assert all("cookie" not in r.headers for r in recorder.requests)

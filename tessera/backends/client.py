@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from http.cookiejar import CookieJar
 from typing import Any, Final
 
 import httpx
@@ -62,7 +63,8 @@ class BackendClient:
         if policy.fault.active:
             transport = FaultTransport(transport, policy.fault)
         self._http = httpx.AsyncClient(base_url=base_url, transport=transport,
-                                       timeout=self._timeout, follow_redirects=False)
+                                       timeout=self._timeout, follow_redirects=False,
+                                       cookies=_NoCookies())
         self.breaker = CircuitBreaker(service, policy.circuit_breaker, clock=clock)
         self.bulkhead = Bulkhead(service, policy.bulkhead)
         self.budget = RetryBudget(policy.retry_budget, clock=clock)
@@ -173,6 +175,17 @@ class BackendClient:
                 raise too_large
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+class _NoCookies(CookieJar):
+    """Backend cookies are never kept: the client is shared by every client request,
+    so a kept cookie would be sent on behalf of the next user."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def set_cookie(self, cookie: Any) -> None:
+        return None
 
 
 def _network_transport(policy: BackendPolicy) -> httpx.AsyncBaseTransport:
