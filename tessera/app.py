@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -22,9 +24,10 @@ from starlette.routing import Route
 from .aggregate.routes import Aggregator
 from .backends import Backends
 from .config import Settings, load_settings
-from .graphql_view import GraphQLEndpoint
-from .http import BodyLimit
 from .schema import build_schema
+from .web.body import BodyLimit
+from .web.graphql import GraphQLHTTP
+from .web.ratelimit import RateLimiter
 
 
 def create_app(settings: Settings | None = None,
@@ -33,8 +36,9 @@ def create_app(settings: Settings | None = None,
     """`batching=False` only for the benchmark's naive baseline (see benchmarks/)."""
     settings = settings if settings is not None else load_settings()
     schema = build_schema(settings)
-    aggregator = Aggregator.from_settings(settings, schema)
-    graphql = BodyLimit(GraphQLEndpoint(schema, settings, batching=batching),
+    limiter = RateLimiter(settings.rate_limit) if settings.rate_limit.enabled else None
+    aggregator = Aggregator.from_settings(settings, schema, limiter)
+    graphql = BodyLimit(GraphQLHTTP(schema, settings, limiter=limiter, batching=batching),
                         settings.server.max_body_bytes)
 
     @asynccontextmanager
@@ -53,12 +57,18 @@ def create_app(settings: Settings | None = None,
         return JSONResponse({"status": "ready", "backends": backends.status()})
 
     routes = [
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/graphql", graphql),  # every method: GraphQLHTTP answers 405 itself
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *aggregator.starlette_routes(),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    cors = settings.server.cors
+    middleware = [Middleware(CORSMiddleware, allow_origins=cors.allow_origins,
+                             allow_methods=["GET", "POST"], allow_headers=cors.allow_headers,
+                             allow_credentials=cors.allow_credentials,
+                             expose_headers=["x-request-id", "x-tessera-partial", "retry-after"],
+                             max_age=cors.max_age_s)] if cors.allow_origins else []
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     app.state.schema = schema
     return app

@@ -17,7 +17,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -31,18 +38,56 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class CorsSettings(_Section):
+    """`[server.cors]`: which browser origins may call the gateway. Off (no origin)
+    by default; `["*"]` allows any origin but never with credentials."""
+
+    allow_origins: list[str] = Field(default_factory=list)
+    allow_headers: list[str] = Field(default_factory=lambda: [
+        "content-type", "authorization", "accept-language", "x-request-id",
+        "apollo-require-preflight", "x-api-key"])
+    allow_credentials: bool = False
+    max_age_s: int = Field(600, ge=0, le=86_400)
+
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> CorsSettings:
+        if self.allow_credentials and "*" in self.allow_origins:
+            raise ValueError("allow_credentials cannot be used with allow_origins = [\"*\"]; "
+                             "list the origins")
+        return self
+
+
+Profile = Literal["development", "production"]
+
+# What `profile = "production"` turns off, unless the file sets the key itself.
+PRODUCTION_OFF = ("graphiql", "introspection", "suggestions")
+
+
 class ServerSettings(_Section):
-    """`[server]`: where and how the gateway listens."""
+    """`[server]`: where and how the gateway listens. `profile = "production"`
+    turns GraphiQL, introspection and "Did you mean" suggestions off (each can
+    still be set explicitly)."""
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
+    profile: Profile = "development"
     graphiql: bool = True
     introspection: bool = True
+    suggestions: bool = True
+    csrf_require_preflight: bool = False
+    cors: CorsSettings = CorsSettings()
     max_body_bytes: int = Field(256 * 1024, ge=1024)
     request_timeout_ms: int = Field(5000, ge=10)
     completeness_report: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("profile") == "production":
+            data = {**{key: False for key in PRODUCTION_OFF}, **data}
+        return data
 
 
 class LimitSettings(_Section):
@@ -52,6 +97,30 @@ class LimitSettings(_Section):
     max_aliases: int = Field(30, ge=0)
     max_tokens: int = Field(2000, ge=10)
     max_ids: int = Field(500, ge=1)
+    max_cost: int = Field(5000, ge=1)
+    assumed_list_size: int = Field(10, ge=1, le=1000)
+    max_batch_operations: int = Field(10, ge=1, le=1000)
+
+
+class PersistedQuerySettings(_Section):
+    """`[persisted_queries]`: Automatic Persisted Queries (the Apollo protocol) kept
+    in a bounded in-process store; with `manifest`, an allow-list: only the
+    operations in that file run."""
+
+    enabled: bool = True
+    cache_size: int = Field(1000, ge=1, le=1_000_000)
+    manifest: str | None = None
+
+
+class RateLimitSettings(_Section):
+    """`[rate_limit]`: a token bucket per client (the `key_header` value when sent,
+    else the peer address), in-process. A batch of N operations takes N tokens."""
+
+    enabled: bool = False
+    requests_per_second: float = Field(50, gt=0)
+    burst: int = Field(100, ge=1)
+    key_header: str = "x-api-key"
+    max_clients: int = Field(100_000, ge=1)
 
 
 class RetryBudgetSettings(_Section):
@@ -190,6 +259,8 @@ class Settings(_Section):
 
     server: ServerSettings = ServerSettings()
     limits: LimitSettings = LimitSettings()
+    persisted_queries: PersistedQuerySettings = PersistedQuerySettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
     defaults: BackendPolicy = BackendPolicy()
     backends: dict[ServiceName, BackendSettings] = Field(default_factory=dict)
     aggregations: dict[str, Aggregation] = Field(

@@ -3,6 +3,8 @@
     TesseraError                  base; never shown to clients unless it is a ClientError
     ├── ConfigError               a bad config file: names the key and the problem
     └── ClientError               safe to show: carries `code` and GraphQL `extensions`
+        ├── RequestError          the HTTP request itself is refused (bad body, CSRF,
+        │                         rate limit, persisted query): carries the HTTP status
         └── BackendError          a backend call failed; carries `service`
             ├── BackendTimeout        BACKEND_TIMEOUT
             ├── BackendUnavailable    BACKEND_UNAVAILABLE  (refused, reset, 5xx; reason
@@ -48,6 +50,27 @@ class ClientError(TesseraError):
     @property
     def extensions(self) -> dict[str, Any]:
         return {"code": self.code}
+
+
+class RequestError(ClientError):
+    """A request refused before any operation runs, answered with `status`.
+
+    >>> RequestError("RATE_LIMITED", "Too many requests.", 429).extensions
+    {'code': 'RATE_LIMITED'}
+    """
+
+    def __init__(self, code: str, message: str, status: int = 400, *,
+                 headers: dict[str, str] | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
+        self.code = code
+        self.status = status
+        self.headers = headers or {}
+        self.extra = extra or {}
+        super().__init__(message)
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, **self.extra}
 
 
 class BackendError(ClientError):

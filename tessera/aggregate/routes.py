@@ -22,8 +22,9 @@ from starlette.routing import Route
 from ..backends import Backends
 from ..config import Aggregation, Settings
 from ..context import call_scope, new_context
-from ..errors import ConfigError
+from ..errors import ConfigError, RequestError
 from ..schema import format_errors
+from ..web.ratelimit import RateLimiter
 from .engine import RouteResult, run_plan
 from .plan import RoutePlan, build_plan
 
@@ -36,11 +37,13 @@ class Aggregator:
     plans: dict[str, RoutePlan]
     schema: strawberry.Schema
     request_timeout_ms: int | None = None
+    limiter: RateLimiter | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, schema: strawberry.Schema) -> Aggregator:
+    def from_settings(cls, settings: Settings, schema: strawberry.Schema,
+                      limiter: RateLimiter | None = None) -> Aggregator:
         return cls(build_plans(settings.aggregations, schema), schema,
-                   settings.server.request_timeout_ms)
+                   settings.server.request_timeout_ms, limiter)
 
     def match(self, path: str) -> tuple[RoutePlan, list[str]] | None:
         parts = path.split("/")
@@ -82,6 +85,12 @@ class Aggregator:
                 for pattern in self.plans]
 
     async def _endpoint(self, request: Request) -> JSONResponse:
+        if self.limiter is not None:
+            try:
+                self.limiter.check(request)
+            except RequestError as exc:
+                return JSONResponse({"error": str(exc), "code": exc.code}, exc.status,
+                                    headers=exc.headers)
         result = await self.handle(request.url.path, request.state.backends, request.headers,
                                    strategy=request.query_params.get("failure_strategy"))
         headers = {"x-tessera-partial": ",".join(result.partial)} if result.partial else {}

@@ -10,6 +10,7 @@ code INTERNAL_SERVER_ERROR, so no message, URL or stack trace ever leaks.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from graphql import GraphQLError
@@ -34,5 +35,14 @@ def mask(error: GraphQLError) -> GraphQLError:
                         extensions={"code": "INTERNAL_SERVER_ERROR"})
 
 
-def format_errors(errors: list[GraphQLError]) -> list[dict[str, Any]]:
-    return [dict(mask(error).formatted) for error in errors]
+# graphql-core's "Did you mean ...?" hints, which map the schema for a stranger.
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?$")
+
+
+def format_errors(errors: list[GraphQLError], *,
+                  suggestions: bool = True) -> list[dict[str, Any]]:
+    out = [dict(mask(error).formatted) for error in errors]
+    if not suggestions:
+        for error in out:
+            error["message"] = _SUGGESTION.sub("", str(error["message"]))
+    return out

@@ -1,0 +1,127 @@
+"""Persisted queries: Automatic Persisted Queries, and an allow-list from a manifest.
+
+    persisted = PersistedQueries.from_settings(settings.persisted_queries)
+    query = persisted.resolve(params.query, params.extensions)   # or RequestError
+
+APQ (the protocol Apollo Client's persisted-query link speaks): a client sends
+`extensions.persistedQuery = {"version": 1, "sha256Hash": H}` without the query;
+on a miss it gets `PersistedQueryNotFound` and sends the query with the hash,
+which is verified and kept (a bounded LRU, in process). With a manifest
+(Apollo's `persisted-query-manifest` JSON, or a plain {hash: query} object),
+only the operations listed run: known hashes, or a query whose hash is listed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from ..config import PersistedQuerySettings
+from ..errors import ConfigError, RequestError
+
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+NOT_FOUND = "PersistedQueryNotFound"  # Apollo Client matches this message exactly
+
+
+def sha256(query: str) -> str:
+    return hashlib.sha256(query.encode("utf-8")).hexdigest()
+
+
+class PersistedQueries:
+    def __init__(self, settings: PersistedQuerySettings,
+                 manifest: dict[str, str] | None = None) -> None:
+        self.enabled = settings.enabled or manifest is not None
+        self.cache_size = settings.cache_size
+        self.manifest = manifest
+        self._store: OrderedDict[str, str] = OrderedDict()
+
+    @classmethod
+    def from_settings(cls, settings: PersistedQuerySettings) -> PersistedQueries:
+        manifest = None if settings.manifest is None else load_manifest(settings.manifest)
+        return cls(settings, manifest)
+
+    def resolve(self, query: Any, extensions: dict[str, Any] | None) -> str:
+        """The query text to run, or a RequestError saying why there is none."""
+        wanted = _persisted_hash((extensions or {}).get("persistedQuery"))
+        if wanted is not None and not self.enabled:
+            raise RequestError("PERSISTED_QUERY_NOT_SUPPORTED", "PersistedQueryNotSupported")
+        if query is None:
+            if wanted is None:
+                raise RequestError("BAD_REQUEST", "The request has no 'query'.")
+            found = self._lookup(wanted)
+            if found is None:
+                raise RequestError("PERSISTED_QUERY_NOT_FOUND", NOT_FOUND)
+            return found
+        if not isinstance(query, str):
+            raise RequestError("BAD_REQUEST", "'query' must be a string.")
+        if wanted is not None or self.manifest is not None:
+            actual = sha256(query)
+            if wanted is not None and actual != wanted:
+                raise RequestError("PERSISTED_QUERY_HASH_MISMATCH",
+                                   "The query does not match its sha256Hash.")
+            if self.manifest is not None:
+                if actual not in self.manifest:
+                    raise RequestError("OPERATION_NOT_IN_ALLOWLIST", "This gateway runs only "
+                                       "the operations in its persisted-query manifest.",
+                                       403)
+            else:
+                self._keep(actual, query)
+        return query
+
+    def _lookup(self, digest: str) -> str | None:
+        if self.manifest is not None:
+            return self.manifest.get(digest)
+        found = self._store.get(digest)
+        if found is not None:
+            self._store.move_to_end(digest)
+        return found
+
+    def _keep(self, digest: str, query: str) -> None:
+        self._store[digest] = query
+        self._store.move_to_end(digest)
+        while len(self._store) > self.cache_size:
+            self._store.popitem(last=False)
+
+
+def _persisted_hash(value: Any) -> str | None:
+    if value is None:
+        return None
+    digest = value.get("sha256Hash") if isinstance(value, dict) else None
+    if not isinstance(value, dict) or value.get("version") != 1 or not isinstance(digest, str) \
+            or not _HASH.fullmatch(digest.lower()):
+        raise RequestError("BAD_REQUEST", "extensions.persistedQuery must be "
+                           '{"version": 1, "sha256Hash": "<64 hex digits>"}.')
+    return digest.lower()
+
+
+def load_manifest(path: str) -> dict[str, str]:
+    """Read a manifest; every entry's hash is checked against its body."""
+    key = "persisted_queries.manifest"
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(key, f"file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(key, f"cannot read {path} as JSON ({exc})") from None
+    if isinstance(raw, dict) and isinstance(raw.get("operations"), list):
+        entries = [(op.get("id"), op.get("body")) if isinstance(op, dict) else (None, None)
+                   for op in raw["operations"]]
+    elif isinstance(raw, dict):
+        entries = list(raw.items())
+    else:
+        raise ConfigError(key, f"{path}: expected an object with 'operations' or "
+                          "{hash: query}")
+    manifest: dict[str, str] = {}
+    for number, (digest, body) in enumerate(entries, 1):
+        if not isinstance(digest, str) or not isinstance(body, str):
+            raise ConfigError(key, f"{path}: entry {number} needs a string id and body")
+        if sha256(body) != digest.lower():
+            raise ConfigError(key, f"{path}: entry {number} ({digest[:12]}...): the id is not "
+                              "the sha256 of its body")
+        manifest[digest.lower()] = body
+    return manifest
