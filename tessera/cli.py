@@ -27,10 +27,12 @@ def _settings(path: str | None) -> Settings:
     """Load the config and check everything built from it (routes, operations)."""
     from .aggregate.routes import build_plans
     from .schema import build_schema
+    from .web.persisted import PersistedQueries
 
     try:
         settings = load_settings(path)
         build_plans(settings.aggregations, build_schema(settings))
+        PersistedQueries.from_settings(settings.persisted_queries)  # reads the manifest
         return settings
     except ConfigError as exc:
         print(f"tessera: config error: {exc}", file=sys.stderr)
@@ -55,6 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
     if faulty:
         print(f"tessera: FAULT INJECTION on for: {', '.join(faulty)} (drill config)",
               file=sys.stderr)
+    print(f"tessera: {describe_profile(settings)}", file=sys.stderr)
     if server.graphiql:
         print(f"tessera: GraphiQL at http://{host}:{port}/graphql", file=sys.stderr)
     if server.workers > 1:
@@ -67,6 +70,20 @@ def _serve(args: argparse.Namespace) -> int:
     from .app import create_app
     uvicorn.run(create_app(settings), host=host, port=port, **uvicorn_options(settings))
     return 0
+
+
+def describe_profile(settings: Settings) -> str:
+    """One line: the profile and what it implies, as configured."""
+    server = settings.server
+    switches = ", ".join(f"{name} {'on' if getattr(server, name) else 'off'}"
+                         for name in ("graphiql", "introspection", "suggestions"))
+    extra = []
+    if settings.persisted_queries.manifest:
+        extra.append("persisted-query allow-list on")
+    extra.append(f"rate limit {'on' if settings.rate_limit.enabled else 'off'}")
+    hint = "" if server.profile == "production" else \
+        ' (set [server] profile = "production" for a public deployment)'
+    return f"profile {server.profile}: {switches}; {', '.join(extra)}{hint}"
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

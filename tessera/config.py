@@ -287,7 +287,14 @@ def load_settings(path: str | os.PathLike[str] | None = None,
     if chosen is None:
         return Settings()
     source = str(chosen)
-    return parse_settings(_read(Path(chosen)), source=source)
+    settings = parse_settings(_read(Path(chosen)), source=source)
+    manifest = settings.persisted_queries.manifest
+    if manifest is not None and not Path(manifest).is_absolute():
+        # A manifest named in a file is found next to that file.
+        resolved = str(Path(chosen).resolve().parent / manifest)
+        settings = settings.model_copy(update={"persisted_queries": settings.persisted_queries
+                                               .model_copy(update={"manifest": resolved})})
+    return settings
 
 
 def parse_settings(data: Any, *, source: str | None = None) -> Settings:

@@ -16,8 +16,9 @@ from strawberry.extensions import DisableIntrospection, ParserCache, ValidationC
 from strawberry.types import ExecutionContext
 
 from ..config import Settings
+from .cost import CostModel
 from .errors import format_errors, is_deliberate
-from .limits import QueryLimits
+from .limits import LimitState, QueryLimits
 from .query import Query
 from .report import TesseraReport
 
@@ -40,7 +41,8 @@ class TesseraSchema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
-    extensions: list[Any] = [partial(QueryLimits, settings.limits),
+    limits = LimitState(settings.limits)
+    extensions: list[Any] = [partial(QueryLimits, limits),
                              partial(TesseraReport, settings.server.completeness_report)]
     if not settings.server.introspection:
         extensions.append(DisableIntrospection)
@@ -49,6 +51,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     # document object, which ParserCache makes the same for the same text.
     extensions += [partial(ParserCache, maxsize=CACHED_DOCUMENTS),
                    partial(ValidationCache, maxsize=CACHED_DOCUMENTS)]
-    return TesseraSchema(query=Query, extensions=extensions)
+    schema = TesseraSchema(query=Query, extensions=extensions)
+    limits.model = CostModel.of(schema, assumed_list_size=settings.limits.assumed_list_size)
+    return schema
 
 

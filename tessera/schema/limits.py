@@ -5,6 +5,7 @@
     TOO_MANY_ALIASES  aliased fields, fragments counted per use    ([limits] max_aliases)
     TOO_MANY_IDS      items in any `ids` argument, literal or variable ([limits] max_ids)
     BAD_USER_INPUT    a `limit` argument outside 1..100
+    QUERY_TOO_COSTLY  the estimated cost (see cost.py)            ([limits] max_cost)
 
 The shape checks run after validation and before execution, when variable
 values are known. Fragments are measured once each and reused, so a document
@@ -36,13 +37,14 @@ from graphql.language import Lexer, Source, TokenKind
 from strawberry.extensions import SchemaExtension
 
 from ..config import LimitSettings
+from .cost import CostModel
 
 LIMIT_RANGE = (1, 100)
 T = TypeVar("T")
 
 
-def _reject(code: str, message: str) -> GraphQLError:
-    return GraphQLError(message, extensions={"code": code})
+def _reject(code: str, message: str, **extra: Any) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": code, **extra})
 
 
 def count_tokens(query: str, stop_after: int) -> int:
@@ -139,9 +141,11 @@ class Analysis:
     depth: int
     aliases: int
     arguments: tuple[tuple[str, str, ValueNode], ...]  # (field, ids|limit, value)
+    cost: int | None  # None when it depends on the variables
 
 
-def analyse(document: DocumentNode, operation_name: str | None) -> Analysis | None:
+def analyse(document: DocumentNode, operation_name: str | None,
+            model: CostModel | None = None) -> Analysis | None:
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return None
@@ -150,7 +154,10 @@ def analyse(document: DocumentNode, operation_name: str | None) -> Analysis | No
     arguments = tuple((field.name.value, arg.name.value, arg.value)
                       for field in _fields(operation.selection_set, measure.fragments, set())
                       for arg in field.arguments or () if arg.name.value in ("ids", "limit"))
-    return Analysis(shape.depth, shape.aliases, arguments)
+    cost = None
+    if model is not None and not operation.variable_definitions:
+        cost = model.estimate(document, operation, {})
+    return Analysis(shape.depth, shape.aliases, arguments, cost)
 
 
 def check_operation(document: DocumentNode, operation_name: str | None,
@@ -208,21 +215,32 @@ class _Memo:
             return value
 
 
-_TOKENS = _Memo()
-_ANALYSES = _Memo()
-
-
-class QueryLimits(SchemaExtension):
-    """Strawberry extension applying `[limits]`; made per request by the schema."""
+class LimitState:
+    """What the limits keep per schema: per-document memos and the cost model
+    (set by `build_schema` once the schema exists)."""
 
     def __init__(self, limits: LimitSettings) -> None:
         self.limits = limits
+        self.tokens = _Memo()
+        self.analyses = _Memo()
+        self.model: CostModel | None = None
+
+
+class QueryLimits(SchemaExtension):
+    """Strawberry extension applying `[limits]`; made per request by the schema.
+    A client that sends `extensions: {"cost": true}` gets the estimate back in
+    `extensions.cost`."""
+
+    def __init__(self, state: LimitState) -> None:
+        self.state = state
+        self.limits = state.limits
+        self.cost: int | None = None
 
     def on_parse(self) -> Iterator[None]:
         query = self.execution_context.query
         if query is not None:
             stop = self.limits.max_tokens
-            tokens = _TOKENS.get((query, stop), lambda: count_tokens(query, stop))
+            tokens = self.state.tokens.get((query, stop), lambda: count_tokens(query, stop))
             if tokens > self.limits.max_tokens:
                 raise _reject("TOO_MANY_TOKENS", "The document has more than "
                               f"{self.limits.max_tokens} tokens.")
@@ -231,8 +249,23 @@ class QueryLimits(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         document, name = context.graphql_document, context.operation_name
+        model = self.state.model
         if document is not None:
-            analysis = _ANALYSES.get((context.query, name),
-                                     lambda: analyse(document, name))
+            analysis = self.state.analyses.get((context.query, name),
+                                               lambda: analyse(document, name, model))
             check_operation(document, name, context.variables, self.limits, analysis)
+            operation = get_operation_ast(document, name)
+            if analysis is not None and operation is not None and model is not None:
+                self.cost = analysis.cost if analysis.cost is not None else model.estimate(
+                    document, operation, _variables(operation, context.variables))
+                if self.cost > self.limits.max_cost:
+                    raise _reject("QUERY_TOO_COSTLY", f"Query cost {self.cost} exceeds the "
+                                  f"limit of {self.limits.max_cost}.",
+                                  cost=self.cost, max_cost=self.limits.max_cost)
         yield
+
+    def get_results(self) -> dict[str, Any]:
+        asked = (self.execution_context.operation_extensions or {}).get("cost")
+        if not asked or self.cost is None:
+            return {}
+        return {"cost": {"estimated": self.cost, "max": self.limits.max_cost}}
