@@ -4,9 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test demo-backends lint bench clean
+.PHONY: install assets browser run test demo-backends lint bench clean
 
-install: $(STAMP)
+install: $(STAMP) assets
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Tessera needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -15,10 +15,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
+# GraphiQL's files, fetched once from the npm registry (pinned, integrity-checked).
+assets: $(STAMP)
+	@$(BIN)/python -m tessera.web.assets
+
+# Chromium and ChromeDriver for the browser test (Debian packages), where they can
+# be installed; elsewhere that test is skipped and says why.
+browser:
+	@sh tests/browser/install.sh
+
 run: install
 	$(BIN)/tessera serve
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest
 
 demo-backends: install
@@ -33,4 +42,4 @@ bench: install
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info tessera/web/static

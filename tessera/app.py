@@ -19,12 +19,13 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from .aggregate.routes import Aggregator
 from .backends import Backends
 from .config import Settings, load_settings
 from .schema import build_schema
+from .web import ide
 from .web.body import BodyLimit
 from .web.graphql import GraphQLHTTP
 from .web.ratelimit import RateLimiter
@@ -56,12 +57,14 @@ def create_app(settings: Settings | None = None,
         backends: Backends = request.state.backends
         return JSONResponse({"status": "ready", "backends": backends.status()})
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/graphql", graphql),  # every method: GraphQLHTTP answers 405 itself
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *aggregator.starlette_routes(),
     ]
+    if settings.server.graphiql:
+        routes.append(ide.files())
     cors = settings.server.cors
     middleware = [Middleware(CORSMiddleware, allow_origins=cors.allow_origins,
                              allow_methods=["GET", "POST"], allow_headers=cors.allow_headers,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
 from tessera.app import create_app
 from tessera.config import Settings, parse_settings
@@ -67,3 +71,24 @@ async def gql(client: httpx.AsyncClient, query: str, variables: dict[str, Any] |
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+@contextmanager
+def live_server(app: Any) -> Iterator[str]:
+    """`app` served by uvicorn on a free 127.0.0.1 port in a thread; yields its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert server.started, "the test server did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

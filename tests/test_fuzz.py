@@ -8,15 +8,12 @@ app with the embedded demo backends. Whatever the query, the answer is never a
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from conftest import live_server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import from_schema
@@ -33,22 +30,10 @@ FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    # A tight backend timeout: a generated query may ask for thousands of rows.
+    # A tight deadline: a generated query may ask for thousands of rows.
     app = create_app(parse_settings({"server": {"request_timeout_ms": 3000}}))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert uv.started, "the fuzz server did not start"
-    yield f"http://127.0.0.1:{port}/graphql"
-    uv.should_exit = True
-    thread.join(10)
+    with live_server(app) as base:
+        yield f"{base}/graphql"
 
 
 def check(response: httpx.Response) -> None:

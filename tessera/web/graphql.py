@@ -27,10 +27,9 @@ import orjson
 import strawberry
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.exceptions import MissingQueryError
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -39,6 +38,7 @@ from ..config import Settings
 from ..context import Context, new_context
 from ..errors import RequestError
 from ..schema import format_errors
+from . import ide
 from .persisted import PersistedQueries
 from .ratelimit import RateLimiter
 
@@ -105,7 +105,7 @@ class GraphQLHTTP:
         self.max_operations = settings.limits.max_batch_operations
         self.persisted = PersistedQueries.from_settings(settings.persisted_queries)
         self.limiter = limiter
-        self._ide = get_graphql_ide_html("graphiql") if settings.server.graphiql else None
+        self._ide = settings.server.graphiql
         self._batching = batching
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -119,9 +119,9 @@ class GraphQLHTTP:
                 raise RequestError("METHOD_NOT_ALLOWED", "/graphql takes GET and POST.", 405,
                                    headers={"allow": "GET, POST"})
             if self._wants_ide(request):
-                if self._ide is None:
+                if not self._ide:
                     raise RequestError("NOT_FOUND", "GraphiQL is off on this gateway.", 404)
-                return HTMLResponse(self._ide)
+                return ide.page()
             found = negotiate(request.headers.get("accept"))
             if found is None:
                 raise RequestError("NOT_ACCEPTABLE", f"Accept {GRAPHQL_RESPONSE} or {JSON}.",
