@@ -28,6 +28,7 @@ from .schema import build_schema
 from .web import ide
 from .web.body import BodyLimit
 from .web.graphql import GraphQLHTTP
+from .web.landing import endpoint
 from .web.ratelimit import RateLimiter
 
 
@@ -57,7 +58,10 @@ def create_app(settings: Settings | None = None,
         backends: Backends = request.state.backends
         return JSONResponse({"status": "ready", "backends": backends.status()})
 
+    landing = endpoint(sorted(aggregator.plans), graphiql=settings.server.graphiql,
+                       metrics=False, profile=settings.server.profile)
     routes: list[BaseRoute] = [
+        Route("/", landing),
         Route("/graphql", graphql),  # every method: GraphQLHTTP answers 405 itself
         Route("/healthz", healthz),
         Route("/readyz", readyz),

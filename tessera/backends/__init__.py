@@ -53,10 +53,19 @@ class Backends:
         return cls(clients, modes)
 
     def status(self) -> dict[str, dict[str, object]]:
-        """Each backend as /readyz shows it: how it is reached, its circuit and load."""
-        return {name: {"mode": self.modes[name], "circuit": client.breaker.state,
-                       "in_flight": client.bulkhead.in_flight}
-                for name, client in self.clients.items()}
+        """Each backend as /readyz shows it: how it is reached, its state, circuit,
+        load and its last calls. State: "circuit open", "failing" (the last call
+        failed), "up" (it answered), or "idle" (not called yet)."""
+        out: dict[str, dict[str, object]] = {}
+        for name, client in self.clients.items():
+            recent = client.recent.summary()
+            circuit = client.breaker.state
+            state = ("circuit open" if circuit == "open" else
+                     "failing" if recent["last"] == "failed" else
+                     "up" if recent["last"] == "ok" else "idle")
+            out[name] = {"mode": self.modes[name], "state": state, "circuit": circuit,
+                         "in_flight": client.bulkhead.in_flight, "recent": recent}
+        return out
 
     async def aclose(self) -> None:
         for client in self.clients.values():

@@ -35,6 +35,7 @@ from ..resilience import (
     RetryBudget,
     StaleStore,
 )
+from .recent import RecentCalls
 from .scope import OK, CallScope, outcome_of
 from .urls import with_query
 
@@ -67,6 +68,7 @@ class BackendClient:
                                        cookies=_NoCookies())
         self.breaker = CircuitBreaker(service, policy.circuit_breaker, clock=clock)
         self.bulkhead = Bulkhead(service, policy.bulkhead)
+        self.recent = RecentCalls()
         self.budget = RetryBudget(policy.retry_budget, clock=clock)
         self.stale = StaleStore(service, policy.stale_if_error_s, clock=clock) \
             if policy.stale_if_error_s > 0 else None
@@ -126,9 +128,11 @@ class BackendClient:
                 f"failures (next try in {self.breaker.retry_after():.1f} s)",
                 reason="circuit_open") from None
         verdict = permit.ignore
+        started: float | None = None
         try:
             async with self.bulkhead.slot(wait_s=timeout):
                 timeout = scope.timeout(self._timeout, self.service)  # waiting took time
+                started = time.perf_counter()
                 answer = await self._get_once(path, params, timeout, scope, missing_ok)
             verdict = permit.success
             return answer
@@ -138,6 +142,9 @@ class BackendClient:
             raise
         finally:
             verdict()
+            if started is not None:
+                self.recent.record(time.perf_counter() - started,
+                                   ok=verdict != permit.failure)
 
     async def _get_once(self, path: str, params: Mapping[str, str] | None, timeout: float,
                         scope: CallScope, missing_ok: bool) -> Any:
