@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from .aggregate.routes import Aggregator
 from .backends import Backends
 from .config import Settings, load_settings
+from .observability.metrics import metrics_endpoint
 from .schema import build_schema
 from .web import ide
 from .web.body import BodyLimit
@@ -59,12 +60,13 @@ def create_app(settings: Settings | None = None,
         return JSONResponse({"status": "ready", "backends": backends.status()})
 
     landing = endpoint(sorted(aggregator.plans), graphiql=settings.server.graphiql,
-                       metrics=False, profile=settings.server.profile)
+                       metrics=True, profile=settings.server.profile)
     routes: list[BaseRoute] = [
         Route("/", landing),
         Route("/graphql", graphql),  # every method: GraphQLHTTP answers 405 itself
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
         *aggregator.starlette_routes(),
     ]
     if settings.server.graphiql:

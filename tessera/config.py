@@ -81,6 +81,10 @@ class ServerSettings(_Section):
     request_timeout_ms: int = Field(5000, ge=10)
     completeness_report: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    request_log: bool = True  # one line per client request on tessera.request
+    shutdown_grace_s: float = Field(20, ge=0, le=600)
+    drain_delay_s: float = Field(0, ge=0, le=120)
 
     @model_validator(mode="before")
     @classmethod

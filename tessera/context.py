@@ -37,10 +37,11 @@ def request_id_from(headers: Mapping[str, str]) -> str:
     return uuid.uuid4().hex
 
 
-def call_scope(headers: Mapping[str, str], *, timeout_ms: int | None = None) -> CallScope:
+def call_scope(headers: Mapping[str, str], *, timeout_ms: int | None = None,
+               request_id: str | None = None) -> CallScope:
     """The forwarded headers (with the request id) and deadline of one client request."""
     forwarded = {name: headers[name] for name in FORWARDED_HEADERS[:2] if name in headers}
-    forwarded["x-request-id"] = request_id_from(headers)
+    forwarded["x-request-id"] = request_id or request_id_from(headers)
     deadline = None
     if timeout_ms is not None:
         deadline = asyncio.get_running_loop().time() + timeout_ms / 1000
@@ -48,7 +49,8 @@ def call_scope(headers: Mapping[str, str], *, timeout_ms: int | None = None) -> 
 
 
 def new_context(backends: Backends, headers: Mapping[str, str], *,
-                timeout_ms: int | None = None, batching: bool = True) -> Context:
-    scope = call_scope(headers, timeout_ms=timeout_ms)
+                timeout_ms: int | None = None, batching: bool = True,
+                request_id: str | None = None) -> Context:
+    scope = call_scope(headers, timeout_ms=timeout_ms, request_id=request_id)
     return Context(loaders=make_loaders(backends, scope, batching=batching),
                    request_id=scope.headers["x-request-id"], scope=scope)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +22,9 @@ from starlette.routing import Route
 
 from ..backends import Backends
 from ..config import Aggregation, Settings
-from ..context import call_scope, new_context
+from ..context import call_scope, new_context, request_id_from
 from ..errors import ConfigError, RequestError
+from ..observability import logs, metrics
 from ..schema import format_errors
 from ..web.ratelimit import RateLimiter
 from .engine import RouteResult, run_plan
@@ -55,8 +57,11 @@ class Aggregator:
         return None
 
     async def handle(self, path: str, backends: Backends, headers: Mapping[str, str], *,
-                     strategy: str | None = None,
-                     down: frozenset[str] = frozenset()) -> RouteResult:
+                     strategy: str | None = None, down: frozenset[str] = frozenset(),
+                     request_id: str | None = None,
+                     calls: dict[str, int] | None = None) -> RouteResult:
+        """Run the route for `path`; `calls`, when given, is filled with the backend
+        calls made per service."""
         if strategy is not None and strategy not in STRATEGIES:
             return RouteResult(400, {"error": "failure_strategy must be one of "
                                               + ", ".join(STRATEGIES)})
@@ -65,9 +70,14 @@ class Aggregator:
             return RouteResult(404, {"error": "no such route"})
         plan, wildcards = found
         if plan.operation is not None:
-            context = new_context(backends, headers, timeout_ms=plan.timeout_ms)
+            context = new_context(backends, headers, timeout_ms=plan.timeout_ms,
+                                  request_id=request_id)
+            if calls is not None:
+                context.scope.report.calls = calls
             return await self._operation(plan, wildcards, context)
-        scope = call_scope(headers, timeout_ms=plan.timeout_ms)
+        scope = call_scope(headers, timeout_ms=plan.timeout_ms, request_id=request_id)
+        if calls is not None:
+            scope.report.calls = calls
         return await run_plan(plan, wildcards, backends, scope, strategy=strategy, down=down)
 
     async def _operation(self, plan: RoutePlan, wildcards: list[str],
@@ -81,20 +91,52 @@ class Aggregator:
         return RouteResult(200, body)
 
     def starlette_routes(self) -> list[Route]:
-        return [Route(_starlette_path(pattern), self._endpoint, methods=["GET"])
+        return [Route(_starlette_path(pattern), self._endpoint_for(pattern), methods=["GET"])
                 for pattern in self.plans]
 
-    async def _endpoint(self, request: Request) -> JSONResponse:
+    def _endpoint_for(self, pattern: str) -> Any:
+        async def endpoint(request: Request) -> JSONResponse:
+            return await self._serve(request, pattern)
+        return endpoint
+
+    async def _serve(self, request: Request, pattern: str) -> JSONResponse:
+        """One route request, measured (metrics) and logged (one line)."""
+        started = time.perf_counter()
+        rid = request_id_from(request.headers)
+        logs.request_id.set(rid)
+        metrics.IN_FLIGHT.inc()
+        calls: dict[str, int] = {}
+        try:
+            response, partial = await self._respond(request, rid, calls)
+        finally:
+            metrics.IN_FLIGHT.dec()
+        seconds = time.perf_counter() - started
+        status = response.status_code
+        outcome = ("refused" if status == 429 else "request_error" if 400 <= status < 500
+                   else "failed" if status >= 500 else "partial" if partial else "ok")
+        metrics.REQUESTS.labels("rest", pattern, outcome).inc()
+        metrics.REQUEST_SECONDS.labels("rest").observe(seconds)
+        logs.log_request(kind="rest", status=status, operation=pattern, outcome=outcome,
+                         duration_ms=round(seconds * 1000, 1), backend_calls=calls,
+                         partial=partial)
+        return response
+
+    async def _respond(self, request: Request, rid: str,
+                       calls: dict[str, int]) -> tuple[JSONResponse, list[str]]:
+        headers = {"x-request-id": rid}
         if self.limiter is not None:
             try:
                 self.limiter.check(request)
             except RequestError as exc:
                 return JSONResponse({"error": str(exc), "code": exc.code}, exc.status,
-                                    headers=exc.headers)
+                                    headers={**headers, **exc.headers}), []
         result = await self.handle(request.url.path, request.state.backends, request.headers,
-                                   strategy=request.query_params.get("failure_strategy"))
-        headers = {"x-tessera-partial": ",".join(result.partial)} if result.partial else {}
-        return JSONResponse(result.body, status_code=result.status, headers=headers)
+                                   strategy=request.query_params.get("failure_strategy"),
+                                   request_id=rid, calls=calls)
+        if result.partial:
+            headers["x-tessera-partial"] = ",".join(result.partial)
+        return JSONResponse(result.body, status_code=result.status,
+                            headers=headers), result.partial
 
 
 def _bind(value: Any, wildcards: list[str]) -> Any:

@@ -27,6 +27,7 @@ import orjson
 
 from ..config import BackendPolicy
 from ..errors import BackendBadResponse, BackendError, BackendTimeout, BackendUnavailable
+from ..observability import metrics
 from ..resilience import (
     Bulkhead,
     CircuitBreaker,
@@ -66,7 +67,8 @@ class BackendClient:
         self._http = httpx.AsyncClient(base_url=base_url, transport=transport,
                                        timeout=self._timeout, follow_redirects=False,
                                        cookies=_NoCookies())
-        self.breaker = CircuitBreaker(service, policy.circuit_breaker, clock=clock)
+        self.breaker = CircuitBreaker(service, policy.circuit_breaker, clock=clock,
+                                      on_change=metrics.circuit_changed)
         self.bulkhead = Bulkhead(service, policy.bulkhead)
         self.recent = RecentCalls()
         self.budget = RetryBudget(policy.retry_budget, clock=clock)
@@ -123,12 +125,14 @@ class BackendClient:
         try:
             permit = self.breaker.acquire()
         except CircuitOpen:
+            metrics.BACKEND_CALLS.labels(self.service, "circuit_open").inc()
             raise BackendUnavailable(
                 self.service, "is not being called: its circuit is open after repeated "
                 f"failures (next try in {self.breaker.retry_after():.1f} s)",
                 reason="circuit_open") from None
         verdict = permit.ignore
         started: float | None = None
+        outcome = OK
         try:
             async with self.bulkhead.slot(wait_s=timeout):
                 timeout = scope.timeout(self._timeout, self.service)  # waiting took time
@@ -137,14 +141,17 @@ class BackendClient:
             verdict = permit.success
             return answer
         except BackendError as exc:
+            outcome = outcome_of(exc)
             if _counts_against_backend(exc, cut=timeout < self._timeout):
                 verdict = permit.failure
             raise
         finally:
             verdict()
+            metrics.BACKEND_CALLS.labels(self.service, outcome).inc()
             if started is not None:
-                self.recent.record(time.perf_counter() - started,
-                                   ok=verdict != permit.failure)
+                seconds = time.perf_counter() - started
+                self.recent.record(seconds, ok=verdict != permit.failure)
+                metrics.BACKEND_SECONDS.labels(self.service).observe(seconds)
 
     async def _get_once(self, path: str, params: Mapping[str, str] | None, timeout: float,
                         scope: CallScope, missing_ok: bool) -> Any:

@@ -40,8 +40,10 @@ class CallReport:
 
     backends: dict[str, str] = field(default_factory=dict)
     stale: list[dict[str, Any]] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=dict)  # per service, retries included once
 
     def called(self, service: str, outcome: str) -> None:
+        self.calls[service] = self.calls.get(service, 0) + 1
         if self.backends.get(service, OK) == OK:
             self.backends[service] = outcome
 

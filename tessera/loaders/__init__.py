@@ -19,6 +19,7 @@ from typing import Any
 from aiodataloader import DataLoader, Loader
 
 from ..backends import Backends, CallScope
+from ..observability import metrics
 from . import batch
 from .batching import Batcher
 
@@ -64,10 +65,11 @@ def make_loaders(backends: Backends, scope: CallScope, *, batching: bool = True)
     load is its own backend call, nothing is shared (never used in serving)."""
     batcher = Batcher()
 
-    def loader(fn: BatchFn) -> AnyLoader:
+    def loader(name: str, fn: BatchFn) -> AnyLoader:
+        counted = _counted(fn, _BATCH_SIZES[name])
         if not batching:
-            return DataLoader(batch_load_fn=fn, batch=False, cache=False)
-        return _Loader(fn, batcher)
+            return DataLoader(batch_load_fn=counted, batch=False, cache=False)
+        return _Loader(counted, batcher)
 
     async def orders_of(key: tuple[str, int]) -> Any:
         user_id, limit = key
@@ -80,15 +82,29 @@ def make_loaders(backends: Backends, scope: CallScope, *, batching: bool = True)
         return batch.entity_list(backends.reviews, answer)
 
     return Loaders(
-        orders=loader(partial(batch.entities, backends.orders, "orders", scope=scope)),
-        users=loader(partial(batch.entities, backends.users, "users", scope=scope)),
-        products=loader(partial(batch.entities, backends.products, "products", scope=scope)),
-        stock=loader(partial(batch.stock_levels, backends.inventory, scope=scope)),
-        reviews_by_product=loader(partial(batch.reviews_by_product, backends.reviews,
-                                          scope=scope)),
-        orders_by_user=loader(partial(batch.lists_per_key, fetch=orders_of,
-                                      stale=(backends.orders.stale, "by_user"))),
-        reviews_by_user=loader(partial(batch.lists_per_key, fetch=reviews_of,
-                                       stale=(backends.reviews.stale, "by_user"))),
+        orders=loader("orders", partial(batch.entities, backends.orders, "orders",
+                                        scope=scope)),
+        users=loader("users", partial(batch.entities, backends.users, "users", scope=scope)),
+        products=loader("products", partial(batch.entities, backends.products, "products",
+                                            scope=scope)),
+        stock=loader("stock", partial(batch.stock_levels, backends.inventory, scope=scope)),
+        reviews_by_product=loader("reviews_by_product", partial(
+            batch.reviews_by_product, backends.reviews, scope=scope)),
+        orders_by_user=loader("orders_by_user", partial(
+            batch.lists_per_key, fetch=orders_of, stale=(backends.orders.stale, "by_user"))),
+        reviews_by_user=loader("reviews_by_user", partial(
+            batch.lists_per_key, fetch=reviews_of, stale=(backends.reviews.stale, "by_user"))),
         caching=batching,
     )
+
+
+_BATCH_SIZES = {name: metrics.BATCH_SIZE.labels(name) for name in (
+    "orders", "users", "products", "stock", "reviews_by_product", "orders_by_user",
+    "reviews_by_user")}
+
+
+def _counted(fn: BatchFn, sizes: Any) -> BatchFn:
+    async def counted(keys: list[Any]) -> list[Any]:
+        sizes.observe(len(keys))
+        return await fn(keys)
+    return counted

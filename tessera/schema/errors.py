@@ -39,9 +39,21 @@ def mask(error: GraphQLError) -> GraphQLError:
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?$")
 
 
+def _request_code(message: str) -> str:
+    """The code of an error raised before execution that carries none (Apollo's names)."""
+    if message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if message.startswith("Variable '$"):
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
 def format_errors(errors: list[GraphQLError], *,
                   suggestions: bool = True) -> list[dict[str, Any]]:
     out = [dict(mask(error).formatted) for error in errors]
+    for error in out:
+        if "extensions" not in error and "path" not in error:
+            error["extensions"] = {"code": _request_code(str(error["message"]))}
     if not suggestions:
         for error in out:
             error["message"] = _SUGGESTION.sub("", str(error["message"]))

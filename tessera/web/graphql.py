@@ -20,6 +20,7 @@ application/graphql-response+json that is a 4xx, with application/json a 200
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +36,9 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from ..config import Settings
-from ..context import Context, new_context
+from ..context import Context, new_context, request_id_from
 from ..errors import RequestError
+from ..observability import logs, metrics
 from ..schema import format_errors
 from . import ide
 from .persisted import PersistedQueries
@@ -113,6 +115,27 @@ class GraphQLHTTP:
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
+        """One request, measured (metrics) and logged (one line)."""
+        started = time.perf_counter()
+        seen = _Seen(request_id_from(request.headers))
+        logs.request_id.set(seen.request_id)
+        metrics.IN_FLIGHT.inc()
+        try:
+            response = await self._handle(request, seen)
+        finally:
+            metrics.IN_FLIGHT.dec()
+        seconds = time.perf_counter() - started
+        outcome = seen.outcome(response.status_code)
+        metrics.REQUESTS.labels("graphql", metrics.operation_label(seen.operation),
+                                outcome).inc()
+        metrics.REQUEST_SECONDS.labels("graphql").observe(seconds)
+        logs.log_request(kind="graphql", status=response.status_code,
+                         operation=seen.operation, outcome=outcome,
+                         duration_ms=round(seconds * 1000, 1), backend_calls=seen.calls,
+                         error_codes=sorted(seen.codes))
+        return response
+
+    async def _handle(self, request: Request, seen: _Seen) -> Response:
         media = JSON
         try:
             if request.method not in ("GET", "POST"):
@@ -129,10 +152,12 @@ class GraphQLHTTP:
             media = found
             self._check_csrf(request)
             operations, batch = await self._read(request)
+            seen.operation = operations[0].operation_name if not batch else "batch"
             if self.limiter is not None:
                 self.limiter.check(request, len(operations))
-            return await self._execute(request, operations, batch, media)
+            return await self._execute(request, operations, batch, media, seen)
         except RequestError as exc:
+            seen.codes.add(exc.code)
             return self._respond(error_body(exc), exc.status, media, exc.headers)
 
     def _wants_ide(self, request: Request) -> bool:
@@ -178,13 +203,17 @@ class GraphQLHTTP:
         return [_params(data)], False
 
     async def _execute(self, request: Request, operations: list[Params], batch: bool,
-                       media: str) -> Response:
+                       media: str, seen: _Seen) -> Response:
         context = new_context(request.state.backends, request.headers,
-                              timeout_ms=self.server.request_timeout_ms, batching=self._batching)
+                              timeout_ms=self.server.request_timeout_ms, batching=self._batching,
+                              request_id=seen.request_id)
+        seen.calls = context.scope.report.calls
         allowed = {OperationType.QUERY} if request.method == "GET" else set(OperationType)
         # A batch's operations share one context: their loads batch together.
         outcomes = await asyncio.gather(*(self._one(p, context, allowed, media)
                                           for p in operations))
+        for body, _ in outcomes:
+            seen.saw(body)
         headers = {"x-request-id": context.request_id}
         if batch:
             return self._respond([body for body, _ in outcomes], 200, media, headers)
@@ -238,6 +267,33 @@ class GraphQLHTTP:
     def _respond(self, body: Any, status: int, media: str,
                  headers: dict[str, str] | None = None) -> Response:
         return Response(orjson.dumps(body), status, headers=headers, media_type=media)
+
+
+class _Seen:
+    """What one request's log line and metrics say of it."""
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        self.operation: str | None = None
+        self.codes: set[str] = set()
+        self.calls: dict[str, int] = {}
+        self.partial = False
+        self.failed = False
+
+    def saw(self, body: dict[str, Any]) -> None:
+        for error in body.get("errors", ()):
+            self.codes.add(str(error.get("extensions", {}).get("code", "")))
+        if "data" not in body:
+            self.failed = True
+        elif body.get("errors"):
+            self.partial = True
+
+    def outcome(self, status: int) -> str:
+        if status in (403, 405, 406, 413, 415, 429):
+            return "refused"
+        if status >= 400 or self.failed:
+            return "request_error"
+        return "partial" if self.partial else "ok"
 
 
 def _is_request_error(result: ExecutionResult) -> bool:

@@ -1,0 +1,77 @@
+"""Logs: text for a terminal, or one JSON object per line for a log pipeline.
+
+    configure_logging(settings.server)          # level and format from [server]
+    log_request(kind="graphql", status=200, ...) # the one line per client request
+
+Every line logged while a request is served carries its `request_id` (a
+context variable set by the endpoint), so a backend failure's line can be
+joined with its request's. Nothing logs headers: no Authorization, cookie or
+API key ever reaches a log line.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+import time
+from typing import Any
+
+import orjson
+
+from ..config import ServerSettings
+
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id",
+                                                                        default=None)
+access = logging.getLogger("tessera.request")
+
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(), "logger": record.name,
+            "msg": record.getMessage()}
+        rid = request_id.get()
+        if rid is not None:
+            line["request_id"] = rid
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                line[key] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(line, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = {k: v for k, v in vars(record).items()
+                  if k not in _STANDARD and not k.startswith("_")}
+        if fields:
+            text += " " + " ".join(f"{k}={v}" for k, v in fields.items())
+        return text
+
+
+def configure_logging(server: ServerSettings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if server.log_format == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(server.log_level.upper())
+    # httpx logs every backend request at INFO; Tessera reports failures itself.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    access.disabled = not server.request_log
+
+
+def log_request(**fields: Any) -> None:
+    """The one line per client request (at INFO, on `tessera.request`)."""
+    if access.disabled or not access.isEnabledFor(logging.INFO):
+        return
+    access.info("request", extra=fields)

@@ -1,0 +1,86 @@
+"""Prometheus metrics, served at /metrics; correct with several workers.
+
+    tessera_requests_total{kind, operation, outcome}     kind graphql|rest
+    tessera_request_duration_seconds{kind}               histogram
+    tessera_requests_in_flight                           gauge (summed over workers)
+    tessera_backend_calls_total{service, outcome}        one per attempt (retries count)
+    tessera_backend_call_duration_seconds{service}       histogram
+    tessera_loader_batch_size{loader}                    keys per DataLoader batch
+    tessera_circuit_state{service}                       0 closed, 1 half-open, 2 open
+
+With `server.workers > 1`, `tessera serve` points PROMETHEUS_MULTIPROC_DIR at a
+fresh directory before the workers start, and /metrics merges every worker's
+figures (prometheus-client's multiprocess mode). Operation names are the
+client's, so only well-formed ones are kept, and at most MAX_OPERATIONS
+distinct ones; the rest count as "other".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+MAX_OPERATIONS = 200
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+REQUESTS = Counter("tessera_requests", "Client requests by kind, operation and outcome "
+                   "(ok, partial, request_error, refused)", ["kind", "operation", "outcome"])
+REQUEST_SECONDS = Histogram("tessera_request_duration_seconds", "Client request latency",
+                            ["kind"], buckets=_LATENCY)
+IN_FLIGHT = Gauge("tessera_requests_in_flight", "Client requests being served",
+                  multiprocess_mode="livesum")
+BACKEND_CALLS = Counter("tessera_backend_calls", "Backend call attempts by outcome (ok, "
+                        "timeout, unavailable, bad_response, circuit_open, bulkhead_full)",
+                        ["service", "outcome"])
+BACKEND_SECONDS = Histogram("tessera_backend_call_duration_seconds",
+                            "Backend call latency (attempts that reached the network)",
+                            ["service"], buckets=_LATENCY)
+BATCH_SIZE = Histogram("tessera_loader_batch_size", "Keys per DataLoader batch", ["loader"],
+                       buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500))
+CIRCUIT = Gauge("tessera_circuit_state", "Circuit breaker state: 0 closed, 1 half-open, "
+                "2 open", ["service"], multiprocess_mode="livemax")
+CIRCUIT_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+
+_operations: set[str] = set()
+
+
+def operation_label(name: str | None) -> str:
+    """A bounded label for a client-chosen operation name."""
+    if not name:
+        return "anonymous"
+    if not _NAME.fullmatch(name):
+        return "other"
+    if name not in _operations:
+        if len(_operations) >= MAX_OPERATIONS:
+            return "other"
+        _operations.add(name)
+    return name
+
+
+def circuit_changed(service: str, before: str, after: str) -> None:
+    CIRCUIT.labels(service).set(CIRCUIT_VALUES.get(after, 0))
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        body = generate_latest(registry)
+    else:
+        body = generate_latest(REGISTRY)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
