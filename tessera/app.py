@@ -17,20 +17,28 @@ import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from .aggregate.routes import Aggregator
 from .backends import Backends
 from .config import Settings, load_settings
+from .observability.logs import configure_logging
 from .observability.metrics import metrics_endpoint
 from .schema import build_schema
 from .web import ide
 from .web.body import BodyLimit
 from .web.graphql import GraphQLHTTP
+from .web.health import Phase, healthz, readyz
 from .web.landing import endpoint
 from .web.ratelimit import RateLimiter
+
+
+def serve_app() -> Starlette:
+    """The factory `tessera serve` gives uvicorn's worker processes: the config from
+    TESSERA_CONFIG, and logging set up as the config says, in each worker."""
+    settings = load_settings()
+    configure_logging(settings.server)
+    return create_app(settings)
 
 
 def create_app(settings: Settings | None = None,
@@ -47,17 +55,12 @@ def create_app(settings: Settings | None = None,
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         backends = Backends.open(settings, transport)
+        Phase.ready = True
         try:
             yield {"backends": backends}
         finally:
+            Phase.ready = False
             await backends.aclose()
-
-    async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> JSONResponse:
-        backends: Backends = request.state.backends
-        return JSONResponse({"status": "ready", "backends": backends.status()})
 
     landing = endpoint(sorted(aggregator.plans), graphiql=settings.server.graphiql,
                        metrics=True, profile=settings.server.profile)

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,14 +43,13 @@ def _settings(path: str | None) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .observability.logs import configure_logging
+
     settings = _settings(args.config)
     server = settings.server
     host = args.host or server.host
     port = args.port or server.port
-    logging.basicConfig(level=server.log_level.upper(),
-                        format="%(levelname)s %(name)s: %(message)s")
-    # httpx logs every backend request at INFO; Tessera reports failures itself.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.root.level))
+    configure_logging(server)
     embedded = [name for name in SERVICES if settings.url(name) is None]
     if embedded:
         print(f"tessera: embedded demo backends for: {', '.join(embedded)}", file=sys.stderr)
@@ -61,15 +61,68 @@ def _serve(args: argparse.Namespace) -> int:
     if server.graphiql:
         print(f"tessera: GraphiQL at http://{host}:{port}/graphql", file=sys.stderr)
     if server.workers > 1:
-        # Worker processes import the factory and read the same file.
-        if args.config:
-            os.environ["TESSERA_CONFIG"] = os.path.abspath(args.config)
-        uvicorn.run("tessera.app:create_app", factory=True, host=host, port=port,
-                    workers=server.workers, **uvicorn_options(settings))
-        return 0
+        return _serve_workers(args, settings, host, port)
     from .app import create_app
-    uvicorn.run(create_app(settings), host=host, port=port, **uvicorn_options(settings))
+    config = uvicorn.Config(create_app(settings), host=host, port=port,
+                            **uvicorn_options(settings))
+    DrainingServer(config, server.drain_delay_s).run()
     return 0
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings, host: str, port: int) -> int:
+    """N worker processes (uvicorn's supervisor). Each imports the factory and reads
+    the same file; their metrics meet in a fresh multiprocess directory."""
+    import shutil
+    import tempfile
+
+    import uvicorn
+
+    from .observability.metrics import MULTIPROC_ENV
+
+    if args.config:
+        os.environ["TESSERA_CONFIG"] = os.path.abspath(args.config)
+    metrics_dir = tempfile.mkdtemp(prefix="tessera-metrics-")
+    os.environ[MULTIPROC_ENV] = metrics_dir
+    try:
+        uvicorn.run("tessera.app:serve_app", factory=True, host=host, port=port,
+                    workers=settings.server.workers, **uvicorn_options(settings))
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+class DrainingServer:
+    """uvicorn's Server, with a drain on SIGTERM/SIGINT: /readyz answers 503 at
+    once, requests are still served for `drain_delay_s` (so a load balancer sees
+    the 503 and stops routing here), then uvicorn stops accepting, lets the
+    requests in flight finish within `shutdown_grace_s`, and exits. A second
+    signal skips the delay."""
+
+    def __init__(self, config: Any, drain_delay_s: float) -> None:
+        import uvicorn
+
+        from .web.health import Phase
+
+        phase = Phase
+        delay = drain_delay_s
+
+        class _Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: Any) -> None:
+                if phase.draining or delay <= 0:
+                    phase.draining = True
+                    super().handle_exit(sig, frame)
+                    return
+                phase.draining = True
+                logging.getLogger("tessera").warning(
+                    "draining: /readyz is 503; stopping in %.1f s", delay)
+                timer = threading.Timer(delay, super().handle_exit, args=(sig, frame))
+                timer.daemon = True
+                timer.start()
+
+        self._server = _Server(config)
+
+    def run(self) -> None:
+        self._server.run()
 
 
 def describe_profile(settings: Settings) -> str:
@@ -91,7 +144,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     and httptools where installed, and no access log (a line per request from
     uvicorn costs more than the request does at zero backend latency)."""
     return {"log_level": settings.server.log_level, "loop": "auto", "http": "auto",
-            "access_log": False}
+            "access_log": False, "log_config": None,  # logging is configured by Tessera
+            "timeout_graceful_shutdown": settings.server.shutdown_grace_s}
 
 
 def _demo_backends(args: argparse.Namespace) -> int:

@@ -61,7 +61,8 @@ def running(*args: str, ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
             time.sleep(0.1)
         yield proc
     finally:
-        os.kill(proc.pid, signal.SIGTERM)
+        if proc.poll() is None:  # the test may have stopped it already
+            os.kill(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

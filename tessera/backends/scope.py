@@ -41,6 +41,7 @@ class CallReport:
     backends: dict[str, str] = field(default_factory=dict)
     stale: list[dict[str, Any]] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)  # per service, retries included once
+    operation: str | None = None  # the operation's name, once the document is parsed
 
     def called(self, service: str, outcome: str) -> None:
         self.calls[service] = self.calls.get(service, 0) + 1

@@ -37,6 +37,7 @@ from graphql.language import Lexer, Source, TokenKind
 from strawberry.extensions import SchemaExtension
 
 from ..config import LimitSettings
+from ..context import Context
 from .cost import CostModel
 
 LIMIT_RANGE = (1, 100)
@@ -255,6 +256,9 @@ class QueryLimits(SchemaExtension):
                                                lambda: analyse(document, name, model))
             check_operation(document, name, context.variables, self.limits, analysis)
             operation = get_operation_ast(document, name)
+            if operation is not None and operation.name is not None \
+                    and isinstance(context.context, Context):
+                context.context.scope.report.operation = operation.name.value
             if analysis is not None and operation is not None and model is not None:
                 self.cost = analysis.cost if analysis.cost is not None else model.estimate(
                     document, operation, _variables(operation, context.variables))

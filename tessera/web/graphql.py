@@ -214,6 +214,8 @@ class GraphQLHTTP:
                                           for p in operations))
         for body, _ in outcomes:
             seen.saw(body)
+        if not batch and seen.operation is None:
+            seen.operation = context.scope.report.operation
         headers = {"x-request-id": context.request_id}
         if batch:
             return self._respond([body for body, _ in outcomes], 200, media, headers)

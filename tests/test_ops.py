@@ -1,0 +1,175 @@
+"""Operations: metrics that move by the right amounts, request log lines, /readyz
+during a drain, metrics across workers."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import gateway, gql
+from prometheus_client import REGISTRY
+from test_cli import running
+
+from tessera.observability.logs import JsonFormatter, request_id
+
+ORDER = 'query OrderPage { order(id: "42") { status user { name } items { stock } } }'
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@pytest.mark.anyio
+async def test_metrics_move_by_what_the_requests_did() -> None:
+    before = {
+        "ok": sample("tessera_requests_total", kind="graphql", operation="OrderPage",
+                     outcome="ok"),
+        "partial": sample("tessera_requests_total", kind="graphql", operation="OrderPage",
+                          outcome="partial"),
+        "orders": sample("tessera_backend_calls_total", service="orders", outcome="ok"),
+        "users_down": sample("tessera_backend_calls_total", service="users",
+                             outcome="unavailable"),
+        "batches": sample("tessera_loader_batch_size_count", loader="stock"),
+        "rest": sample("tessera_requests_total", kind="rest",
+                       operation="/api/orders/*/details", outcome="ok"),
+    }
+    async with gateway() as client:
+        for _ in range(3):
+            await gql(client, ORDER)
+        await client.get("/api/orders/123/details")
+        text = (await client.get("/metrics")).text
+    async with gateway({"backends": {"users": {"url": "http://127.0.0.1:9",
+                                               "retries": 0}}}) as client:
+        await gql(client, ORDER)
+    assert sample("tessera_requests_total", kind="graphql", operation="OrderPage",
+                  outcome="ok") == before["ok"] + 3
+    assert sample("tessera_requests_total", kind="graphql", operation="OrderPage",
+                  outcome="partial") == before["partial"] + 1
+    assert sample("tessera_backend_calls_total", service="orders",
+                  outcome="ok") >= before["orders"] + 4 + 1  # 4 queries + the REST route
+    assert sample("tessera_backend_calls_total", service="users",
+                  outcome="unavailable") == before["users_down"] + 1
+    assert sample("tessera_loader_batch_size_count", loader="stock") == before["batches"] + 4
+    assert sample("tessera_requests_total", kind="rest", operation="/api/orders/*/details",
+                  outcome="ok") == before["rest"] + 1
+    for name in ("tessera_request_duration_seconds_bucket", "tessera_requests_in_flight",
+                 "tessera_backend_call_duration_seconds_bucket", "tessera_circuit_state"):
+        assert name in text
+
+
+@pytest.mark.anyio
+async def test_circuit_state_is_a_gauge() -> None:
+    settings = {"backends": {"users": {"url": "http://127.0.0.1:9", "retries": 0,
+                                       "circuit_breaker": {"minimum_calls": 2, "window": 2}}}}
+    async with gateway(settings) as client:
+        for _ in range(3):
+            await gql(client, '{ user(id: "7") { name } }')
+    assert sample("tessera_circuit_state", service="users") == 2
+
+
+def test_operation_names_are_bounded() -> None:
+    from tessera.observability import metrics
+
+    assert metrics.operation_label(None) == "anonymous"
+    assert metrics.operation_label("Bad name; drop") == "other"
+    assert metrics.operation_label("x" * 65) == "other"
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    loggers = [logging.getLogger("tessera.request"), logging.getLogger("tessera.backends")]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+        request_id.set(None)
+
+
+@pytest.mark.anyio
+async def test_one_json_line_per_request_with_the_clients_request_id(
+        json_log: io.StringIO) -> None:
+    settings = {"backends": {"users": {"url": "http://127.0.0.1:9", "retries": 0}}}
+    async with gateway(settings) as client:
+        await client.post("/graphql", json={"query": ORDER}, headers={
+            "x-request-id": "req-77", "authorization": "Bearer s3cret-token"})
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    [request] = [line for line in lines if line["logger"] == "tessera.request"]
+    assert request["request_id"] == "req-77"
+    assert request["operation"] == "OrderPage" and request["status"] == 200
+    assert request["outcome"] == "partial"
+    assert request["backend_calls"] == {"orders": 1, "users": 1, "inventory": 1}
+    assert request["error_codes"] == ["BACKEND_UNAVAILABLE"]
+    assert isinstance(request["duration_ms"], float)
+    failures = [line for line in lines if line["logger"] == "tessera.backends"]
+    assert failures and all(line["request_id"] == "req-77" for line in failures)
+    assert "s3cret-token" not in json_log.getvalue()
+
+
+def _config(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "tessera.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_sigterm_drains_readyz_goes_503_and_the_request_in_flight_finishes(
+        tmp_path: Path) -> None:
+    from test_cli import free_port_run
+
+    port = free_port_run(1)
+    # The request takes 1.5 s; the drain delay ends at 0.8 s, so uvicorn's graceful
+    # shutdown starts while the request is still in flight and must let it finish.
+    config = _config(tmp_path, "[server]\ndrain_delay_s = 0.5\nshutdown_grace_s = 10\n"
+                     "[backends.users]\ntimeout_ms = 5000\n"
+                     "fault = { latency_ms = 1500 }\n")
+    base = f"http://127.0.0.1:{port}"
+    with running("serve", "--config", config, "--port", str(port),
+                 ready_url=f"{base}/readyz") as proc:
+        assert httpx.get(f"{base}/readyz").json()["status"] == "ready"
+        answers: list[httpx.Response] = []
+        slow = threading.Thread(target=lambda: answers.append(httpx.post(
+            f"{base}/graphql", json={"query": '{ user(id: "7") { name } }'}, timeout=10)))
+        slow.start()
+        time.sleep(0.3)
+        os.kill(proc.pid, signal.SIGTERM)
+        time.sleep(0.2)
+        draining = httpx.get(f"{base}/readyz", timeout=2)
+        slow.join(10)
+        proc.wait(timeout=15)  # it exits on its own (uvicorn re-raises SIGTERM: -15)
+        assert proc.returncode in (0, -signal.SIGTERM)
+    assert draining.status_code == 503 and draining.json()["status"] == "draining"
+    assert answers and answers[0].status_code == 200
+    assert answers[0].json() == {"data": {"user": {"name": "Aziz"}}}
+
+
+def test_metrics_add_up_across_two_workers(tmp_path: Path) -> None:
+    from test_cli import free_port_run
+
+    port = free_port_run(1)
+    config = _config(tmp_path, "[server]\nworkers = 2\nrequest_log = false\n")
+    base = f"http://127.0.0.1:{port}"
+    with running("serve", "--config", config, "--port", str(port),
+                 ready_url=f"{base}/healthz"):
+        for _ in range(20):  # new connections: both workers get some
+            with httpx.Client() as client:
+                assert client.post(f"{base}/graphql", json={
+                    "query": "query Twenty { order(id: \"42\") { id } }"}).status_code == 200
+        text = httpx.get(f"{base}/metrics").text
+    total = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                if line.startswith("tessera_requests_total{") and 'operation="Twenty"' in line)
+    assert total == 20
