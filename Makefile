@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install assets browser run test demo-backends lint bench clean
+.PHONY: install assets browser run test demo-backends lint bench docker-smoke clean
 
 install: $(STAMP) assets
 
@@ -43,3 +43,7 @@ bench: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info tessera/web/static
+
+# Build the image and run docker/compose.yaml, then query it (needs a Docker daemon).
+docker-smoke:
+	@sh docker/smoke.sh

@@ -1,7 +1,7 @@
 """The `tessera` command: a thin layer over the package.
 
     tessera serve [--config FILE] [--host H] [--port P]
-    tessera demo-backends [--port 8101] [--latency-ms N] [--fail SERVICE ...]
+    tessera demo-backends [--port 8101] [--latency-ms N] [--fail SERVICE ...] [--only SERVICE]
     tessera stdio [--config FILE]
     tessera export-schema
     tessera check-config FILE
@@ -151,14 +151,14 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 def _demo_backends(args: argparse.Namespace) -> int:
     from .demo import serve_demo_backends
 
-    unknown = sorted(set(args.fail) - set(SERVICES))
+    unknown = sorted((set(args.fail) | ({args.only} if args.only else set())) - set(SERVICES))
     if unknown:
-        print(f"tessera: --fail: unknown service {', '.join(unknown)}; "
+        print(f"tessera: --fail/--only: unknown service {', '.join(unknown)}; "
               f"the services are {', '.join(SERVICES)}", file=sys.stderr)
         return EXIT_CONFIG
     try:
         asyncio.run(serve_demo_backends(args.host, args.port, latency_ms=args.latency_ms,
-                                        failing=args.fail))
+                                        failing=args.fail, only=args.only))
     except KeyboardInterrupt:
         pass
     return 0
@@ -202,6 +202,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8101, help="orders' port; the others follow")
     demo.add_argument("--latency-ms", type=float, default=0.0)
+    demo.add_argument("--only", metavar="SERVICE",
+                      help="serve just this service, on --port (one container each)")
     demo.add_argument("--fail", action="append", default=[], metavar="SERVICE",
                       help="answer 503 from this service (repeatable)")
     demo.set_defaults(run=_demo_backends)

@@ -69,6 +69,7 @@ class BackendClient:
                                        cookies=_NoCookies())
         self.breaker = CircuitBreaker(service, policy.circuit_breaker, clock=clock,
                                       on_change=metrics.circuit_changed)
+        metrics.circuit_changed(service, "closed", "closed")  # exported from the start
         self.bulkhead = Bulkhead(service, policy.bulkhead)
         self.recent = RecentCalls()
         self.budget = RetryBudget(policy.retry_budget, clock=clock)

@@ -46,14 +46,17 @@ def embedded_transport() -> httpx.AsyncBaseTransport:
 
 
 async def serve_demo_backends(host: str = "127.0.0.1", port: int = 8101, *,
-                              latency_ms: float = 0, failing: Iterable[str] = ()) -> None:
-    """Serve each service on its own port (orders on `port`, users on `port+1`, ...)."""
+                              latency_ms: float = 0, failing: Iterable[str] = (),
+                              only: str | None = None) -> None:
+    """Serve each service on its own port (orders on `port`, users on `port+1`, ...),
+    or just `only` on `port` (one container per service)."""
     import uvicorn
 
     apps = build_service_apps(shared_store(), latency_ms=latency_ms, failing=failing)
-    servers = [uvicorn.Server(uvicorn.Config(apps[name], host=host, port=port + offset,
+    ports = {only: port} if only else {name: port + i for i, name in enumerate(SERVICES)}
+    servers = [uvicorn.Server(uvicorn.Config(apps[name], host=host, port=at,
                                              log_level="warning", lifespan="off"))
-               for offset, name in enumerate(SERVICES)]
-    for offset, name in enumerate(SERVICES):
-        print(f"demo {name:<9} http://{host}:{port + offset}", flush=True)
+               for name, at in ports.items()]
+    for name, at in ports.items():
+        print(f"demo {name:<9} http://{host}:{at}", flush=True)
     await asyncio.gather(*(server.serve() for server in servers))
