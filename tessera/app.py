@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from .aggregate.routes import Aggregator
 from .backends import Backends
 from .config import Settings, load_settings
+from .observability import tracing
 from .observability.logs import configure_logging
 from .observability.metrics import metrics_endpoint
 from .schema import build_schema
@@ -38,6 +39,7 @@ def serve_app() -> Starlette:
     TESSERA_CONFIG, and logging set up as the config says, in each worker."""
     settings = load_settings()
     configure_logging(settings.server)
+    tracing.setup(settings.tracing)
     return create_app(settings)
 
 

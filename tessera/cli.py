@@ -34,6 +34,11 @@ def _settings(path: str | None) -> Settings:
         settings = load_settings(path)
         build_plans(settings.aggregations, build_schema(settings))
         PersistedQueries.from_settings(settings.persisted_queries)  # reads the manifest
+        if settings.tracing.enabled:
+            import importlib.util
+            if importlib.util.find_spec("opentelemetry.sdk") is None:
+                raise ConfigError("tracing.enabled", "needs the OpenTelemetry packages: "
+                                  "pip install 'tessera[otel]'")
         return settings
     except ConfigError as exc:
         print(f"tessera: config error: {exc}", file=sys.stderr)
@@ -63,6 +68,9 @@ def _serve(args: argparse.Namespace) -> int:
     if server.workers > 1:
         return _serve_workers(args, settings, host, port)
     from .app import create_app
+    from .observability import tracing
+
+    tracing.setup(settings.tracing)
     config = uvicorn.Config(create_app(settings), host=host, port=port,
                             **uvicorn_options(settings))
     DrainingServer(config, server.drain_delay_s).run()

@@ -106,6 +106,17 @@ class LimitSettings(_Section):
     max_batch_operations: int = Field(10, ge=1, le=1000)
 
 
+class TracingSettings(_Section):
+    """`[tracing]`: OpenTelemetry spans, exported over OTLP/HTTP (needs
+    `pip install 'tessera[otel]'`). Off by default; the standard OTEL_* variables
+    apply when `otlp_endpoint` is not set."""
+
+    enabled: bool = False
+    service_name: str = "tessera"
+    otlp_endpoint: str | None = None  # e.g. http://collector:4318/v1/traces
+    sample_ratio: float = Field(1.0, ge=0, le=1)
+
+
 class PersistedQuerySettings(_Section):
     """`[persisted_queries]`: Automatic Persisted Queries (the Apollo protocol) kept
     in a bounded in-process store; with `manifest`, an allow-list: only the
@@ -265,6 +276,7 @@ class Settings(_Section):
     limits: LimitSettings = LimitSettings()
     persisted_queries: PersistedQuerySettings = PersistedQuerySettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
+    tracing: TracingSettings = TracingSettings()
     defaults: BackendPolicy = BackendPolicy()
     backends: dict[ServiceName, BackendSettings] = Field(default_factory=dict)
     aggregations: dict[str, Aggregation] = Field(

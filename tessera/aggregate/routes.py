@@ -24,7 +24,7 @@ from ..backends import Backends
 from ..config import Aggregation, Settings
 from ..context import call_scope, new_context, request_id_from
 from ..errors import ConfigError, RequestError
-from ..observability import logs, metrics
+from ..observability import logs, metrics, tracing
 from ..schema import format_errors
 from ..web.ratelimit import RateLimiter
 from .engine import RouteResult, run_plan
@@ -107,7 +107,10 @@ class Aggregator:
         metrics.IN_FLIGHT.inc()
         calls: dict[str, int] = {}
         try:
-            response, partial = await self._respond(request, rid, calls)
+            with tracing.span("rest request", {"tessera.route": pattern,
+                                               "tessera.request_id": rid},
+                              parent=request.headers):
+                response, partial = await self._respond(request, rid, calls)
         finally:
             metrics.IN_FLIGHT.dec()
         seconds = time.perf_counter() - started

@@ -27,7 +27,7 @@ import orjson
 
 from ..config import BackendPolicy
 from ..errors import BackendBadResponse, BackendError, BackendTimeout, BackendUnavailable
-from ..observability import metrics
+from ..observability import metrics, tracing
 from ..resilience import (
     Bulkhead,
     CircuitBreaker,
@@ -156,10 +156,19 @@ class BackendClient:
 
     async def _get_once(self, path: str, params: Mapping[str, str] | None, timeout: float,
                         scope: CallScope, missing_ok: bool) -> Any:
+        if tracing.active:
+            with tracing.span(f"backend {self.service}",
+                              {"tessera.service": self.service, "url.path": path}):
+                return await self._get_traced(path, params, timeout,
+                                              tracing.inject(scope.headers), missing_ok)
+        return await self._get_traced(path, params, timeout, scope.headers, missing_ok)
+
+    async def _get_traced(self, path: str, params: Mapping[str, str] | None, timeout: float,
+                          headers: Mapping[str, str], missing_ok: bool) -> Any:
         with map_httpx_errors(self.service, timeout):
             async with asyncio.timeout(timeout):
                 async with self._http.stream("GET", with_query(path, params or {}),
-                                             headers=scope.headers) as response:
+                                             headers=headers) as response:
                     status = response.status_code
                     if status == 404 and missing_ok:
                         return MISSING

@@ -19,7 +19,7 @@ from typing import Any
 from aiodataloader import DataLoader, Loader
 
 from ..backends import Backends, CallScope
-from ..observability import metrics
+from ..observability import metrics, tracing
 from . import batch
 from .batching import Batcher
 
@@ -66,7 +66,7 @@ def make_loaders(backends: Backends, scope: CallScope, *, batching: bool = True)
     batcher = Batcher()
 
     def loader(name: str, fn: BatchFn) -> AnyLoader:
-        counted = _counted(fn, _BATCH_SIZES[name])
+        counted = _counted(name, fn)
         if not batching:
             return DataLoader(batch_load_fn=counted, batch=False, cache=False)
         return _Loader(counted, batcher)
@@ -103,8 +103,14 @@ _BATCH_SIZES = {name: metrics.BATCH_SIZE.labels(name) for name in (
     "reviews_by_user")}
 
 
-def _counted(fn: BatchFn, sizes: Any) -> BatchFn:
+def _counted(name: str, fn: BatchFn) -> BatchFn:
+    """`fn`, with its batch sizes measured and, when tracing, a span per batch."""
+    sizes = _BATCH_SIZES[name]
+
     async def counted(keys: list[Any]) -> list[Any]:
         sizes.observe(len(keys))
-        return await fn(keys)
+        if not tracing.active:
+            return await fn(keys)
+        with tracing.span(f"loader {name}", {"tessera.keys": len(keys)}):
+            return await fn(keys)
     return counted

@@ -38,7 +38,7 @@ from strawberry.types.graphql import OperationType
 from ..config import Settings
 from ..context import Context, new_context, request_id_from
 from ..errors import RequestError
-from ..observability import logs, metrics
+from ..observability import logs, metrics, tracing
 from ..schema import format_errors
 from . import ide
 from .persisted import PersistedQueries
@@ -121,7 +121,9 @@ class GraphQLHTTP:
         logs.request_id.set(seen.request_id)
         metrics.IN_FLIGHT.inc()
         try:
-            response = await self._handle(request, seen)
+            with tracing.span("graphql request", {"tessera.request_id": seen.request_id},
+                              parent=request.headers):
+                response = await self._handle(request, seen)
         finally:
             metrics.IN_FLIGHT.dec()
         seconds = time.perf_counter() - started
