@@ -14,7 +14,6 @@ import asyncio
 import logging
 import os
 import sys
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,6 +68,7 @@ def _serve(args: argparse.Namespace) -> int:
         return _serve_workers(args, settings, host, port)
     from .app import create_app
     from .observability import tracing
+    from .web.health import DrainingServer
 
     tracing.setup(settings.tracing)
     config = uvicorn.Config(create_app(settings), host=host, port=port,
@@ -97,40 +97,6 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, host: str, port
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
-
-
-class DrainingServer:
-    """uvicorn's Server, with a drain on SIGTERM/SIGINT: /readyz answers 503 at
-    once, requests are still served for `drain_delay_s` (so a load balancer sees
-    the 503 and stops routing here), then uvicorn stops accepting, lets the
-    requests in flight finish within `shutdown_grace_s`, and exits. A second
-    signal skips the delay."""
-
-    def __init__(self, config: Any, drain_delay_s: float) -> None:
-        import uvicorn
-
-        from .web.health import Phase
-
-        phase = Phase
-        delay = drain_delay_s
-
-        class _Server(uvicorn.Server):
-            def handle_exit(self, sig: int, frame: Any) -> None:
-                if phase.draining or delay <= 0:
-                    phase.draining = True
-                    super().handle_exit(sig, frame)
-                    return
-                phase.draining = True
-                logging.getLogger("tessera").warning(
-                    "draining: /readyz is 503; stopping in %.1f s", delay)
-                timer = threading.Timer(delay, super().handle_exit, args=(sig, frame))
-                timer.daemon = True
-                timer.start()
-
-        self._server = _Server(config)
-
-    def run(self) -> None:
-        self._server.run()
 
 
 def describe_profile(settings: Settings) -> str:
