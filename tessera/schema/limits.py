@@ -145,11 +145,8 @@ class Analysis:
     cost: int | None  # None when it depends on the variables
 
 
-def analyse(document: DocumentNode, operation_name: str | None,
-            model: CostModel | None = None) -> Analysis | None:
-    operation = get_operation_ast(document, operation_name)
-    if operation is None:
-        return None
+def analyse(document: DocumentNode, operation: OperationDefinitionNode,
+            model: CostModel | None = None) -> Analysis:
     measure = _Measure(document)
     shape = measure.selection(operation.selection_set, frozenset())
     arguments = tuple((field.name.value, arg.name.value, arg.value)
@@ -161,25 +158,16 @@ def analyse(document: DocumentNode, operation_name: str | None,
     return Analysis(shape.depth, shape.aliases, arguments, cost)
 
 
-def check_operation(document: DocumentNode, operation_name: str | None,
-                    variables: dict[str, Any] | None, limits: LimitSettings,
-                    analysis: Analysis | None = None) -> None:
-    """Raise the GraphQLError for the first limit the operation breaks."""
-    operation = get_operation_ast(document, operation_name)
-    if operation is None:
-        return
-    analysis = analysis or analyse(document, operation_name)
-    if analysis is None:
-        return
+def check_operation(analysis: Analysis, values: dict[str, Any],
+                    limits: LimitSettings) -> None:
+    """Raise the GraphQLError for the first limit the operation breaks; `values`
+    are the operation's variables, defaults filled in."""
     if analysis.depth > limits.max_depth:
         raise _reject("QUERY_TOO_DEEP", f"Query depth {analysis.depth} exceeds the limit of "
                       f"{limits.max_depth}.")
     if analysis.aliases > limits.max_aliases:
         raise _reject("TOO_MANY_ALIASES", f"Query uses {analysis.aliases} aliases; the limit "
                       f"is {limits.max_aliases}.")
-    if not analysis.arguments:
-        return
-    values = _variables(operation, variables)
     for field, name, node in analysis.arguments:
         value = value_from_ast_untyped(node, values)
         if name == "ids" and isinstance(value, list) and len(value) > limits.max_ids:
@@ -249,24 +237,30 @@ class QueryLimits(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
-        document, name = context.graphql_document, context.operation_name
-        model = self.state.model
-        if document is not None:
-            analysis = self.state.analyses.get((context.query, name),
-                                               lambda: analyse(document, name, model))
-            check_operation(document, name, context.variables, self.limits, analysis)
-            operation = get_operation_ast(document, name)
-            if operation is not None and operation.name is not None \
-                    and isinstance(context.context, Context):
-                context.context.scope.report.operation = operation.name.value
-            if analysis is not None and operation is not None and model is not None:
-                self.cost = analysis.cost if analysis.cost is not None else model.estimate(
-                    document, operation, _variables(operation, context.variables))
-                if self.cost > self.limits.max_cost:
-                    raise _reject("QUERY_TOO_COSTLY", f"Query cost {self.cost} exceeds the "
-                                  f"limit of {self.limits.max_cost}.",
-                                  cost=self.cost, max_cost=self.limits.max_cost)
+        document = context.graphql_document
+        operation = None if document is None else get_operation_ast(document,
+                                                                     context.operation_name)
+        if document is not None and operation is not None:
+            self._check(document, operation)
         yield
+
+    def _check(self, document: DocumentNode, operation: OperationDefinitionNode) -> None:
+        context = self.execution_context
+        if operation.name is not None and isinstance(context.context, Context):
+            context.context.scope.report.operation = operation.name.value
+        model = self.state.model
+        analysis = self.state.analyses.get((context.query, context.operation_name),
+                                           lambda: analyse(document, operation, model))
+        values = _variables(operation, context.variables)
+        check_operation(analysis, values, self.limits)
+        if model is None:
+            return
+        self.cost = analysis.cost if analysis.cost is not None \
+            else model.estimate(document, operation, values)
+        if self.cost > self.limits.max_cost:
+            raise _reject("QUERY_TOO_COSTLY", f"Query cost {self.cost} exceeds the limit of "
+                          f"{self.limits.max_cost}.", cost=self.cost,
+                          max_cost=self.limits.max_cost)
 
     def get_results(self) -> dict[str, Any]:
         asked = (self.execution_context.operation_extensions or {}).get("cost")
