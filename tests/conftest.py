@@ -64,6 +64,21 @@ async def gateway(settings: Settings | dict[str, Any] | None = None,
             yield client
 
 
+REFUSING = "http://127.0.0.1:9"  # nothing listens: every call is refused
+
+
+@asynccontextmanager
+async def open_users_circuit() -> AsyncIterator[httpx.AsyncClient]:
+    """A gateway whose users backend refuses connections and whose circuit for it
+    has opened (after two failed calls), for tests of how an open circuit shows."""
+    settings = {"backends": {"users": {"url": REFUSING, "retries": 0,
+                                       "circuit_breaker": {"minimum_calls": 2, "window": 2}}}}
+    async with gateway(settings) as client:
+        for _ in range(3):
+            await gql(client, '{ user(id: "7") { name } }')
+        yield client
+
+
 async def gql(client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None,
               headers: dict[str, str] | None = None) -> dict[str, Any]:
     response = await client.post("/graphql", json={"query": query, "variables": variables},

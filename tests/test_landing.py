@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import gateway, gql
+from conftest import gateway, gql, open_users_circuit
 
 from tessera.web import assets
 
@@ -44,11 +44,7 @@ async def test_landing_page_shows_links_routes_and_backend_states() -> None:
 
 
 async def test_landing_page_shows_an_open_circuit() -> None:
-    settings = {"backends": {"users": {"url": "http://127.0.0.1:9", "retries": 0,
-                                       "circuit_breaker": {"minimum_calls": 2, "window": 2}}}}
-    async with gateway(settings) as client:
-        for _ in range(3):
-            await gql(client, '{ user(id: "7") { name } }')
+    async with open_users_circuit() as client:
         page = (await client.get("/")).text
         ready = (await client.get("/readyz")).json()
     assert "circuit open" in _row(page, "users")

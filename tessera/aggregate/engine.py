@@ -43,6 +43,7 @@ class RouteResult:
     status: int
     body: Any
     partial: list[str] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=dict)  # backend calls per service
 
 
 def extract(value: Any, path: tuple[str, ...]) -> Any:

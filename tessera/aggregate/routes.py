@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,7 @@ from ..backends import Backends
 from ..config import Aggregation, Settings
 from ..context import call_scope, new_context, request_id_from
 from ..errors import ConfigError, RequestError
-from ..observability import logs, metrics, tracing
+from ..observability.requests import observe
 from ..schema import format_errors
 from ..web.ratelimit import RateLimiter
 from .engine import RouteResult, run_plan
@@ -58,10 +57,8 @@ class Aggregator:
 
     async def handle(self, path: str, backends: Backends, headers: Mapping[str, str], *,
                      strategy: str | None = None, down: frozenset[str] = frozenset(),
-                     request_id: str | None = None,
-                     calls: dict[str, int] | None = None) -> RouteResult:
-        """Run the route for `path`; `calls`, when given, is filled with the backend
-        calls made per service."""
+                     request_id: str | None = None) -> RouteResult:
+        """Run the route for `path`; the result carries the backend calls it made."""
         if strategy is not None and strategy not in STRATEGIES:
             return RouteResult(400, {"error": "failure_strategy must be one of "
                                               + ", ".join(STRATEGIES)})
@@ -72,13 +69,13 @@ class Aggregator:
         if plan.operation is not None:
             context = new_context(backends, headers, timeout_ms=plan.timeout_ms,
                                   request_id=request_id)
-            if calls is not None:
-                context.scope.report.calls = calls
-            return await self._operation(plan, wildcards, context)
+            result = await self._operation(plan, wildcards, context)
+            result.calls = context.scope.report.calls
+            return result
         scope = call_scope(headers, timeout_ms=plan.timeout_ms, request_id=request_id)
-        if calls is not None:
-            scope.report.calls = calls
-        return await run_plan(plan, wildcards, backends, scope, strategy=strategy, down=down)
+        result = await run_plan(plan, wildcards, backends, scope, strategy=strategy, down=down)
+        result.calls = scope.report.calls
+        return result
 
     async def _operation(self, plan: RoutePlan, wildcards: list[str],
                          context: Any) -> RouteResult:
@@ -100,46 +97,31 @@ class Aggregator:
         return endpoint
 
     async def _serve(self, request: Request, pattern: str) -> JSONResponse:
-        """One route request, measured (metrics) and logged (one line)."""
-        started = time.perf_counter()
-        rid = request_id_from(request.headers)
-        logs.request_id.set(rid)
-        metrics.IN_FLIGHT.inc()
-        calls: dict[str, int] = {}
-        try:
-            with tracing.span("rest request", {"tessera.route": pattern,
-                                               "tessera.request_id": rid},
-                              parent=request.headers):
-                response, partial = await self._respond(request, rid, calls)
-        finally:
-            metrics.IN_FLIGHT.dec()
-        seconds = time.perf_counter() - started
-        status = response.status_code
-        outcome = ("refused" if status == 429 else "request_error" if 400 <= status < 500
-                   else "failed" if status >= 500 else "partial" if partial else "ok")
-        metrics.REQUESTS.labels("rest", pattern, outcome).inc()
-        metrics.REQUEST_SECONDS.labels("rest").observe(seconds)
-        logs.log_request(kind="rest", status=status, operation=pattern, outcome=outcome,
-                         duration_ms=round(seconds * 1000, 1), backend_calls=calls,
-                         partial=partial)
+        """One route request, measured (metrics, span) and logged (one line)."""
+        with observe("rest", request_id_from(request.headers), request.headers) as seen:
+            seen.operation = pattern
+            response, result = await self._respond(request, seen.request_id)
+            seen.status = response.status_code
+            if result is not None:
+                seen.calls, seen.partial = result.calls, bool(result.partial)
+                seen.fields["partial"] = result.partial
         return response
 
-    async def _respond(self, request: Request, rid: str,
-                       calls: dict[str, int]) -> tuple[JSONResponse, list[str]]:
+    async def _respond(self, request: Request,
+                       rid: str) -> tuple[JSONResponse, RouteResult | None]:
         headers = {"x-request-id": rid}
         if self.limiter is not None:
             try:
                 self.limiter.check(request)
             except RequestError as exc:
                 return JSONResponse({"error": str(exc), "code": exc.code}, exc.status,
-                                    headers={**headers, **exc.headers}), []
+                                    headers={**headers, **exc.headers}), None
         result = await self.handle(request.url.path, request.state.backends, request.headers,
                                    strategy=request.query_params.get("failure_strategy"),
-                                   request_id=rid, calls=calls)
+                                   request_id=rid)
         if result.partial:
             headers["x-tessera-partial"] = ",".join(result.partial)
-        return JSONResponse(result.body, status_code=result.status,
-                            headers=headers), result.partial
+        return JSONResponse(result.body, status_code=result.status, headers=headers), result
 
 
 def _bind(value: Any, wildcards: list[str]) -> Any:

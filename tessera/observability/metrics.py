@@ -39,7 +39,8 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 REQUESTS = Counter("tessera_requests", "Client requests by kind, operation and outcome "
-                   "(ok, partial, request_error, refused)", ["kind", "operation", "outcome"])
+                   "(ok, partial, request_error, refused, failed)",
+                   ["kind", "operation", "outcome"])
 REQUEST_SECONDS = Histogram("tessera_request_duration_seconds", "Client request latency",
                             ["kind"], buckets=_LATENCY)
 IN_FLIGHT = Gauge("tessera_requests_in_flight", "Client requests being served",

@@ -13,12 +13,12 @@ backend records, shared read-only between requests.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BackendError
+from ..lru import LRU
 
 MAX_ENTRIES = 10_000
 
@@ -39,21 +39,18 @@ class StaleStore:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._clock = clock
-        self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self._entries: LRU[Hashable, tuple[float, Any]] = LRU(max_entries)
 
     def put(self, key: Hashable, value: Any) -> None:
-        self._entries[key] = (self._clock(), value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self._entries.put(key, (self._clock(), value))
 
     def get(self, key: Hashable) -> Stale | None:
-        entry = self._entries.get(key)
+        entry = self._entries.get(key, touch=False)  # kept by when it was answered
         if entry is None:
             return None
         age = self._clock() - entry[0]
         if age > self.ttl_s:
-            del self._entries[key]
+            self._entries.pop(key)
             return None
         return Stale(entry[1], self.service, round(age, 3))
 

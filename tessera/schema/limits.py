@@ -14,7 +14,6 @@ that spreads fragments exponentially costs linear work to measure.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -38,6 +37,7 @@ from strawberry.extensions import SchemaExtension
 
 from ..config import LimitSettings
 from ..context import Context
+from ..lru import LRU
 from .cost import CostModel
 
 LIMIT_RANGE = (1, 100)
@@ -180,28 +180,24 @@ def check_operation(analysis: Analysis, values: dict[str, Any],
 
 
 class _Memo:
-    """A bounded LRU of per-document results, keyed by the query text (which
-    determines the document). Long texts are not kept: they are rare, and a key
-    must not pin megabytes."""
+    """Per-document results, keyed by the query text (which determines the
+    document), in a bounded LRU. Long texts are not kept: they are rare, and a
+    key must not pin megabytes."""
 
     MAX_ENTRIES = 1000
     MAX_KEY_CHARS = 8192
 
     def __init__(self) -> None:
-        self._entries: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._entries: LRU[tuple[Any, ...], Any] = LRU(self.MAX_ENTRIES)
 
     def get(self, key: tuple[Any, ...], make: Callable[[], T]) -> T:
         if key[0] is None or len(key[0]) > self.MAX_KEY_CHARS:
             return make()
-        try:
-            self._entries.move_to_end(key)
-            value: T = self._entries[key]
-            return value
-        except KeyError:
-            value = self._entries[key] = make()
-            if len(self._entries) > self.MAX_ENTRIES:
-                self._entries.popitem(last=False)
-            return value
+        value: T | None = self._entries.get(key)
+        if value is None:
+            value = make()
+            self._entries.put(key, value)
+        return value
 
 
 class LimitState:

@@ -20,7 +20,6 @@ application/graphql-response+json that is a 4xx, with application/json a 200
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +37,7 @@ from strawberry.types.graphql import OperationType
 from ..config import Settings
 from ..context import Context, new_context, request_id_from
 from ..errors import RequestError
-from ..observability import logs, metrics, tracing
+from ..observability.requests import Seen, observe
 from ..schema import format_errors
 from . import ide
 from .persisted import PersistedQueries
@@ -115,29 +114,15 @@ class GraphQLHTTP:
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
-        """One request, measured (metrics) and logged (one line)."""
-        started = time.perf_counter()
-        seen = _Seen(request_id_from(request.headers))
-        logs.request_id.set(seen.request_id)
-        metrics.IN_FLIGHT.inc()
-        try:
-            with tracing.span("graphql request", {"tessera.request_id": seen.request_id},
-                              parent=request.headers):
-                response = await self._handle(request, seen)
-        finally:
-            metrics.IN_FLIGHT.dec()
-        seconds = time.perf_counter() - started
-        outcome = seen.outcome(response.status_code)
-        metrics.REQUESTS.labels("graphql", metrics.operation_label(seen.operation),
-                                outcome).inc()
-        metrics.REQUEST_SECONDS.labels("graphql").observe(seconds)
-        logs.log_request(kind="graphql", status=response.status_code,
-                         operation=seen.operation, outcome=outcome,
-                         duration_ms=round(seconds * 1000, 1), backend_calls=seen.calls,
-                         error_codes=sorted(seen.codes))
+        """One request, measured (metrics, span) and logged (one line)."""
+        with observe("graphql", request_id_from(request.headers), request.headers) as seen:
+            codes: set[str] = set()
+            response = await self._handle(request, seen, codes)
+            seen.status = response.status_code
+            seen.fields["error_codes"] = sorted(codes)
         return response
 
-    async def _handle(self, request: Request, seen: _Seen) -> Response:
+    async def _handle(self, request: Request, seen: Seen, codes: set[str]) -> Response:
         media = JSON
         try:
             if request.method not in ("GET", "POST"):
@@ -157,9 +142,9 @@ class GraphQLHTTP:
             seen.operation = operations[0].operation_name if not batch else "batch"
             if self.limiter is not None:
                 self.limiter.check(request, len(operations))
-            return await self._execute(request, operations, batch, media, seen)
+            return await self._execute(request, operations, batch, media, seen, codes)
         except RequestError as exc:
-            seen.codes.add(exc.code)
+            codes.add(exc.code)
             return self._respond(error_body(exc), exc.status, media, exc.headers)
 
     def _wants_ide(self, request: Request) -> bool:
@@ -171,8 +156,7 @@ class GraphQLHTTP:
         if any(request.headers.get(name, "").strip() for name in _PREFLIGHT_HEADERS):
             return
         if request.method == "POST":
-            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype not in _SIMPLE_TYPES:
+            if _content_type(request) not in _SIMPLE_TYPES:
                 return
         elif not self.server.csrf_require_preflight:
             return
@@ -187,8 +171,7 @@ class GraphQLHTTP:
             return [_params({"query": q.get("query"), "operationName": q.get("operationName"),
                              "variables": _json_param(q, "variables"),
                              "extensions": _json_param(q, "extensions")})], False
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != JSON:
+        if _content_type(request) != JSON:
             raise RequestError("UNSUPPORTED_MEDIA_TYPE",
                                f"POST /graphql takes Content-Type: {JSON}.", 415)
         try:
@@ -205,7 +188,7 @@ class GraphQLHTTP:
         return [_params(data)], False
 
     async def _execute(self, request: Request, operations: list[Params], batch: bool,
-                       media: str, seen: _Seen) -> Response:
+                       media: str, seen: Seen, codes: set[str]) -> Response:
         context = new_context(request.state.backends, request.headers,
                               timeout_ms=self.server.request_timeout_ms, batching=self._batching,
                               request_id=seen.request_id)
@@ -215,7 +198,7 @@ class GraphQLHTTP:
         outcomes = await asyncio.gather(*(self._one(p, context, allowed, media)
                                           for p in operations))
         for body, _ in outcomes:
-            seen.saw(body)
+            _note(body, seen, codes)
         if not batch and seen.operation is None:
             seen.operation = context.scope.report.operation
         headers = {"x-request-id": context.request_id}
@@ -273,31 +256,14 @@ class GraphQLHTTP:
         return Response(orjson.dumps(body), status, headers=headers, media_type=media)
 
 
-class _Seen:
-    """What one request's log line and metrics say of it."""
-
-    def __init__(self, request_id: str) -> None:
-        self.request_id = request_id
-        self.operation: str | None = None
-        self.codes: set[str] = set()
-        self.calls: dict[str, int] = {}
-        self.partial = False
-        self.failed = False
-
-    def saw(self, body: dict[str, Any]) -> None:
-        for error in body.get("errors", ()):
-            self.codes.add(str(error.get("extensions", {}).get("code", "")))
-        if "data" not in body:
-            self.failed = True
-        elif body.get("errors"):
-            self.partial = True
-
-    def outcome(self, status: int) -> str:
-        if status in (403, 405, 406, 413, 415, 429):
-            return "refused"
-        if status >= 400 or self.failed:
-            return "request_error"
-        return "partial" if self.partial else "ok"
+def _note(body: dict[str, Any], seen: Seen, codes: set[str]) -> None:
+    """What one operation's answer says for the request's metrics and log line."""
+    for error in body.get("errors", ()):
+        codes.add(str(error.get("extensions", {}).get("code", "")))
+    if "data" not in body:
+        seen.failed = True
+    elif body.get("errors"):
+        seen.partial = True
 
 
 def _is_request_error(result: ExecutionResult) -> bool:
@@ -305,6 +271,11 @@ def _is_request_error(result: ExecutionResult) -> bool:
     no path and leave no data; a field error always has a path."""
     errors: list[GraphQLError] = result.errors or []
     return result.data is None and bool(errors) and all(e.path is None for e in errors)
+
+
+def _content_type(request: Request) -> str:
+    """The request's media type, lower case, without parameters ("" when none)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 def _json_param(params: Any, name: str) -> Any:

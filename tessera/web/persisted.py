@@ -16,12 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 from ..config import PersistedQuerySettings
 from ..errors import ConfigError, RequestError
+from ..lru import LRU
 
 _HASH = re.compile(r"[0-9a-f]{64}")
 
@@ -36,9 +36,8 @@ class PersistedQueries:
     def __init__(self, settings: PersistedQuerySettings,
                  manifest: dict[str, str] | None = None) -> None:
         self.enabled = settings.enabled or manifest is not None
-        self.cache_size = settings.cache_size
         self.manifest = manifest
-        self._store: OrderedDict[str, str] = OrderedDict()
+        self._store: LRU[str, str] = LRU(settings.cache_size)
 
     @classmethod
     def from_settings(cls, settings: PersistedQuerySettings) -> PersistedQueries:
@@ -70,22 +69,13 @@ class PersistedQueries:
                                        "the operations in its persisted-query manifest.",
                                        403)
             else:
-                self._keep(actual, query)
+                self._store.put(actual, query)
         return query
 
     def _lookup(self, digest: str) -> str | None:
         if self.manifest is not None:
             return self.manifest.get(digest)
-        found = self._store.get(digest)
-        if found is not None:
-            self._store.move_to_end(digest)
-        return found
-
-    def _keep(self, digest: str, query: str) -> None:
-        self._store[digest] = query
-        self._store.move_to_end(digest)
-        while len(self._store) > self.cache_size:
-            self._store.popitem(last=False)
+        return self._store.get(digest)
 
 
 def _persisted_hash(value: Any) -> str | None:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 from starlette.requests import Request
 
 from ..config import RateLimitSettings
 from ..errors import RequestError
+from ..lru import LRU
 
 
 class RateLimiter:
@@ -30,24 +30,20 @@ class RateLimiter:
         self._rate = settings.requests_per_second
         self._burst = float(settings.burst)
         self._clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, at
+        self._buckets: LRU[str, tuple[float, float]] = LRU(settings.max_clients)  # tokens, at
 
     def take(self, key: str, tokens: int = 1) -> float:
         """Take `tokens` from `key`'s bucket: 0.0 if there were enough, else the
         seconds until there will be (nothing is taken then)."""
         now = self._clock()
         need = min(float(tokens), self._burst)  # a batch larger than the burst needs it full
-        level, at = self._buckets.pop(key, (self._burst, now))
+        level, at = self._buckets.get(key) or (self._burst, now)
         level = min(self._burst, level + (now - at) * self._rate)
         if level >= need:
-            self._buckets[key] = (level - need, now)
-            wait = 0.0
-        else:
-            self._buckets[key] = (level, now)
-            wait = (need - level) / self._rate
-        if len(self._buckets) > self.settings.max_clients:
-            self._buckets.popitem(last=False)
-        return wait
+            self._buckets.put(key, (level - need, now))
+            return 0.0
+        self._buckets.put(key, (level, now))
+        return (need - level) / self._rate
 
     def client_key(self, request: Request) -> str:
         given = request.headers.get(self.settings.key_header)
