@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route
@@ -32,6 +33,7 @@ from .web.graphql import GraphQLHTTP
 from .web.health import Phase, healthz, readyz
 from .web.landing import endpoint
 from .web.ratelimit import RateLimiter
+from .web.rest import RestRoutes, http_error
 
 
 def serve_app() -> Starlette:
@@ -50,7 +52,7 @@ def create_app(settings: Settings | None = None,
     settings = settings if settings is not None else load_settings()
     schema = build_schema(settings)
     limiter = RateLimiter(settings.rate_limit) if settings.rate_limit.enabled else None
-    aggregator = Aggregator.from_settings(settings, schema, limiter)
+    aggregator = Aggregator.from_settings(settings, schema)
     graphql = BodyLimit(GraphQLHTTP(schema, settings, limiter=limiter, batching=batching),
                         settings.server.max_body_bytes)
 
@@ -72,7 +74,6 @@ def create_app(settings: Settings | None = None,
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
-        *aggregator.starlette_routes(),
     ]
     if settings.server.graphiql:
         routes.append(ide.files())
@@ -82,7 +83,9 @@ def create_app(settings: Settings | None = None,
                              allow_credentials=cors.allow_credentials,
                              expose_headers=["x-request-id", "x-tessera-partial", "retry-after"],
                              max_age=cors.max_age_s)] if cors.allow_origins else []
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
+                    exception_handlers={HTTPException: http_error})
+    app.router.default = RestRoutes(aggregator, limiter)  # routes, else a JSON 404
     app.state.settings = settings
     app.state.schema = schema
     return app

@@ -3,6 +3,8 @@
     TesseraError                  base; never shown to clients unless it is a ClientError
     ├── ConfigError               a bad config file: names the key and the problem
     └── ClientError               safe to show: carries `code` and GraphQL `extensions`
+        ├── InputError            BAD_USER_INPUT: a value the client sent cannot be used
+        │                         (too long to send to a backend, ...); no call is made
         ├── RequestError          the HTTP request itself is refused (bad body, CSRF,
         │                         rate limit, persisted query): carries the HTTP status
         └── BackendError          a backend call failed; carries `service`
@@ -50,6 +52,16 @@ class ClientError(TesseraError):
     @property
     def extensions(self) -> dict[str, Any]:
         return {"code": self.code}
+
+
+class InputError(ClientError):
+    """A value from the client that no backend call can carry.
+
+    >>> InputError("The id is too long.").extensions
+    {'code': 'BAD_USER_INPUT'}
+    """
+
+    code = "BAD_USER_INPUT"
 
 
 class RequestError(ClientError):

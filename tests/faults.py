@@ -26,7 +26,9 @@ class FaultServer:
 
     503, hang, notjson, huge (declared length), stream (chunked, never ends),
     reset (closes without answering), json (answers `body` with 200), slow
-    (answers `body` after `delay` seconds). `mode` may be changed while it runs;
+    (answers `body` after `delay` seconds), raw (writes `body` as it is: bytes
+    that need not be HTTP), gzip (`body` is a gzip stream, sent chunked with
+    Content-Encoding: gzip and no Content-Length). `mode` may be changed while it runs;
     `peak` is the most requests it ever held at once.
     """
 
@@ -90,6 +92,16 @@ class FaultServer:
             for _ in range(10_000):  # bounded: ~80 MB at most, the client stops far earlier
                 writer.write(b"2000\r\n" + b" " * 0x2000 + b"\r\n")
                 await writer.drain()
+        elif mode == "raw":
+            writer.write(self.body)
+        elif mode == "gzip":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for i in range(0, len(self.body), 0x4000):
+                piece = self.body[i:i + 0x4000]
+                writer.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                await writer.drain()
+            writer.write(b"0\r\n\r\n")
         elif mode == "reset":
             writer.transport.abort()
             return

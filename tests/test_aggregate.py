@@ -49,7 +49,8 @@ async def test_dashboard_and_operation_routes() -> None:
 async def test_root_404_is_404() -> None:
     async with gateway() as client:
         response = await client.get("/api/orders/does-not-exist/details")
-    assert response.status_code == 404 and response.json() == {"error": "not found"}
+    assert response.status_code == 404
+    assert response.json() == {"error": "not found", "code": "NOT_FOUND"}
 
 
 def with_users(url: str, **route: Any) -> dict[str, Any]:

@@ -61,7 +61,9 @@ async def test_client_ids_are_one_encoded_path_segment() -> None:
         await gql(client, '{ a: order(id: "../users/7") { id } }')
         await gql(client, '{ b: order(id: "..") { id } }')
         await gql(client, '{ c: order(id: "?x=1#y") { id } }')
-    assert recorder.calls("orders") == ["/orders/..%2Fusers%2F7", "/orders/%2E%2E",
+    # ".." cannot be a path segment (URL layers resolve it even encoded): it is
+    # asked for in the list form, where nothing normalises it
+    assert recorder.calls("orders") == ["/orders/..%2Fusers%2F7", "/orders?ids=..",
                                         "/orders/%3Fx%3D1%23y"]
     assert recorder.calls("users") == []
 

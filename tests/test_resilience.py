@@ -13,7 +13,8 @@ import pytest
 from conftest import gateway, gql
 from faults import FaultServer, free_port
 
-from tessera.config import RetryBudgetSettings
+from tessera.backends import BackendClient, CallScope
+from tessera.config import RetryBudgetSettings, parse_settings
 from tessera.resilience import RetryBudget
 
 pytestmark = pytest.mark.anyio
@@ -140,22 +141,28 @@ async def test_bulkhead_caps_concurrent_calls_and_refuses_the_excess() -> None:
 
 
 async def test_bulkhead_wait_ends_at_the_request_deadline() -> None:
-    settings = {"server": {"request_timeout_ms": 400},
-                "backends": users("", bulkhead={"max_concurrent": 1}, timeout_ms=3000)}
+    policy = parse_settings({"defaults": {"bulkhead": {"max_concurrent": 1},
+                                          "timeout_ms": 3000}}).policy("users")
     async with FaultServer("slow", AZIZ, delay=0.6) as server:
-        settings["backends"]["users"]["url"] = server.url
-        async with gateway(settings) as c:
-            # The REST route (its own 2 s deadline) holds the only slot for 0.6 s.
-            holder = asyncio.create_task(c.get("/api/orders/42/details"))
+        client = BackendClient("users", server.url, policy)
+        try:
+            # A call with no deadline holds the only slot for 0.6 s.
+            holder = asyncio.create_task(client.get_json("/users/7", scope=CallScope()))
             await asyncio.sleep(0.05)
-            started = time.monotonic()
-            bodies = await asyncio.gather(*(gql(c, QUERY) for _ in range(2)))
-            elapsed = time.monotonic() - started
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            waiters = [client.get_json("/users/7", scope=CallScope(deadline=started + 0.4))
+                       for _ in range(2)]
+            outcomes = await asyncio.gather(*waiters, return_exceptions=True)
+            elapsed = loop.time() - started
             held = await holder
-    assert [user_error(b) for b in bodies] == [
-        {"code": "BACKEND_UNAVAILABLE", "service": "users", "reason": "bulkhead_full"}] * 2
-    assert 0.35 < elapsed < 1.5, elapsed  # they waited for a slot until their deadline
-    assert held.json()["user"]["name"] == "Aziz"
+        finally:
+            await client.aclose()
+    assert [(type(e).__name__, e.extensions) for e in outcomes] == [
+        ("BackendUnavailable", {"code": "BACKEND_UNAVAILABLE", "service": "users",
+                                "reason": "bulkhead_full"})] * 2
+    assert elapsed >= 0.39  # they waited for a slot until their deadline, no longer
+    assert held["name"] == "Aziz"
     assert server.calls == 1
 
 

@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import quote
 
 from ..backends import MISSING, BackendClient, Backends, CallScope
-from ..backends.urls import segment
-from ..errors import BackendError
+from ..backends.urls import Unaddressable, list_chunks, segment
+from ..errors import BackendBadResponse, BackendError
 from ..resilience import Stale
 from .plan import Ref, RoutePlan, Step
 
@@ -55,6 +55,25 @@ def extract(value: Any, path: tuple[str, ...]) -> Any:
     return value
 
 
+def readable(value: Any, path: tuple[str, ...]) -> bool:
+    """Can `extract(value, path)` follow `path` through `value`? A missing key or
+    null is readable (it reads as null); a string where an object is expected, or
+    an object where a list is expected, is not.
+
+    >>> readable({"a": [{"b": 1}]}, ("a", "*", "b")), readable(["x"], ("user_id",))
+    (True, False)
+    """
+    for i, part in enumerate(path):
+        if value is None:
+            return True
+        if part == "*":
+            return isinstance(value, list) and all(readable(v, path[i + 1:]) for v in value)
+        if not isinstance(value, dict):
+            return False
+        value = value.get(part)
+    return True
+
+
 def _flatten(value: Any) -> list[Any]:
     if isinstance(value, list):
         return [leaf for item in value for leaf in _flatten(item)]
@@ -76,17 +95,19 @@ async def _get_list(get: Get, client: BackendClient, template: str,
                     ids: list[str]) -> list[Any]:
     joiner = "&" if "?" in template else "?"
     listable = [i for i in ids if "," not in i]
-    calls = [get(client, f"{template}{joiner}ids={','.join(map(segment, chunk))}")
-             for chunk in (listable[n:n + client.max_batch_size]
-                           for n in range(0, len(listable), client.max_batch_size))]
+    calls = [get(client, f"{template}{joiner}ids={','.join(quote(i, safe='') for i in chunk)}")
+             for chunk in list_chunks(listable, client.max_batch_size)]
     calls += [get(client, f"{template.partition('?')[0]}/{segment(i)}", missing_ok=True)
               for i in ids if "," in i]
     out: list[Any] = []
     for answer in await asyncio.gather(*calls):
         if isinstance(answer, list):
             out.extend(answer)
-        elif answer is not MISSING:
+        elif isinstance(answer, dict):
             out.append(answer)
+        elif answer is not MISSING:
+            raise BackendBadResponse(client.service, "answered a list request with "
+                                     "neither a list nor an object")
     return out
 
 
@@ -118,6 +139,12 @@ class _Run:
 
     async def step(self, step: Step) -> Outcome:
         outcome = await self._call(step)
+        if outcome.code is None and not all(readable(outcome.value, path)
+                                             for path in self.plan.reads.get(step.name, ())):
+            # The route reads paths from this answer that it does not have: the
+            # backend answered with the wrong shape.
+            outcome = Outcome(code="BACKEND_BAD_RESPONSE")
+            self.scope.report.fared(step.service, "bad_response")
         if outcome.code is not None and step.has_fallback:
             return replace(outcome, value=step.fallback, fallback=True)
         return outcome
@@ -141,18 +168,21 @@ class _Run:
         """What to call: a path, a list of ids, or an Outcome when there is no call
         to make (the source failed, or gave nothing to ask for)."""
         source = step.source
-        if source is None:
-            return _fill(step.template, self.bound)
-        upstream = await self.tasks[source.request]
-        if upstream.failed:
-            return Outcome(code=upstream.code, status=upstream.status)
-        value = extract(upstream.value, source.path)
-        if source.is_list:
-            ids = list(dict.fromkeys(str(v) for v in _flatten(value)))
-            return ids if ids else Outcome([])
-        if value is None or isinstance(value, dict | list):
-            return Outcome(None)  # nothing to ask for: null, not a failure
-        return _fill(step.template, {step.placeholders[0]: str(value)})
+        try:
+            if source is None:
+                return _fill(step.template, self.bound)
+            upstream = await self.tasks[source.request]
+            if upstream.failed:
+                return Outcome(code=upstream.code, status=upstream.status)
+            value = extract(upstream.value, source.path)
+            if source.is_list:
+                ids = list(dict.fromkeys(str(v) for v in _flatten(value)))
+                return ids if ids else Outcome([])
+            if value is None or isinstance(value, dict | list):
+                return Outcome(None)  # nothing to ask for: null, not a failure
+            return _fill(step.template, {step.placeholders[0]: str(value)})
+        except Unaddressable:
+            return Outcome(None, missing=True)  # "." or "..": no resource has that path
 
 
 async def run_plan(plan: RoutePlan, wildcards: list[str], backends: Backends,
@@ -193,7 +223,7 @@ async def run_plan(plan: RoutePlan, wildcards: list[str], backends: Backends,
             if strategy == "fail_fast" and not step.has_fallback:
                 return _fail_fast(plan, name, outcomes[name])
     if plan.root is not None and outcomes[plan.root].missing:
-        return RouteResult(404, {"error": "not found"})
+        return RouteResult(404, {"error": "not found", "code": "NOT_FOUND"})
     partial = [f"{step.service};fallback" if outcomes[n].fallback else step.service
                for n, step in plan.steps.items() if outcomes[n].code is not None]
     partial += [f"{step.service};stale" for step in plan.steps.values()

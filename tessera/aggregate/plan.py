@@ -64,6 +64,10 @@ class RoutePlan:
     wildcard_names: tuple[str, ...] = ()
     operation: str | None = None
     variables: dict[str, Any] = field(default_factory=dict)
+    # request name -> the paths the route reads from its answer (by later requests'
+    # sources and by the response template); an answer they cannot be read from
+    # is a bad response of that backend
+    reads: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
 
     def dependents(self, name: str) -> list[str]:
         return [s.name for s in self.steps.values() if s.source and s.source.request == name]
@@ -172,4 +176,21 @@ def build_plan(pattern: str, agg: Aggregation) -> RoutePlan:
     first = next(iter(steps.values()))
     return RoutePlan(pattern, wildcards, agg.timeout_ms, agg.failure_strategy, steps,
                      root=first.name if first.source is None else None, template=template,
-                     wildcard_names=tuple(bound))
+                     wildcard_names=tuple(bound), reads=_reads(steps, template))
+
+
+def _refs(template: Any) -> list[Ref]:
+    if isinstance(template, dict):
+        return [ref for value in template.values() for ref in _refs(value)]
+    return [template] if isinstance(template, Ref) else []
+
+
+def _reads(steps: dict[str, Step], template: Any) -> dict[str, tuple[tuple[str, ...], ...]]:
+    reads: dict[str, list[tuple[str, ...]]] = {}
+    for step in steps.values():
+        if step.source is not None:
+            reads.setdefault(step.source.request, []).append(step.source.path)
+    for ref in _refs(template):
+        if ref.path:
+            reads.setdefault(ref.request, []).append(ref.path)
+    return {name: tuple(dict.fromkeys(paths)) for name, paths in reads.items()}

@@ -1,7 +1,12 @@
-"""REST aggregation routes over the engine, for HTTP and for the stdio protocol.
+"""REST aggregation routes over the engine, for HTTP (`tessera.web.rest`) and for
+the stdio protocol.
 
     aggregator = Aggregator.from_settings(settings, schema)      # plans checked here
     result = await aggregator.handle("/api/orders/123/details", backends, headers)
+
+Paths are matched as the client sent them (percent-encoded); each wildcard's
+segment is decoded exactly once, so `%252e` is the id `%2e`, `%0A` a line feed
+that travels to the backend encoded again, and `%2F` a slash inside one id.
 """
 
 from __future__ import annotations
@@ -15,17 +20,12 @@ from urllib.parse import unquote
 import strawberry
 from graphql import parse, validate
 from graphql.error import GraphQLSyntaxError
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from ..backends import Backends
 from ..config import Aggregation, Settings
-from ..context import call_scope, new_context, request_id_from
-from ..errors import ConfigError, RequestError
-from ..observability.requests import observe
+from ..context import call_scope, new_context
+from ..errors import ConfigError
 from ..schema import format_errors
-from ..web.ratelimit import RateLimiter
 from .engine import RouteResult, run_plan
 from .plan import RoutePlan, build_plan
 
@@ -38,15 +38,14 @@ class Aggregator:
     plans: dict[str, RoutePlan]
     schema: strawberry.Schema
     request_timeout_ms: int | None = None
-    limiter: RateLimiter | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, schema: strawberry.Schema,
-                      limiter: RateLimiter | None = None) -> Aggregator:
+    def from_settings(cls, settings: Settings, schema: strawberry.Schema) -> Aggregator:
         return cls(build_plans(settings.aggregations, schema), schema,
-                   settings.server.request_timeout_ms, limiter)
+                   settings.server.request_timeout_ms)
 
     def match(self, path: str) -> tuple[RoutePlan, list[str]] | None:
+        """The route for a percent-encoded path, and its wildcards decoded once."""
         parts = path.split("/")
         for pattern, plan in self.plans.items():
             want = pattern.split("/")
@@ -58,21 +57,24 @@ class Aggregator:
     async def handle(self, path: str, backends: Backends, headers: Mapping[str, str], *,
                      strategy: str | None = None, down: frozenset[str] = frozenset(),
                      request_id: str | None = None) -> RouteResult:
-        """Run the route for `path`; the result carries the backend calls it made."""
+        """Run the route for `path` (percent-encoded, as the client sent it); the
+        result carries the backend calls it made. The route's `timeout_ms` and
+        `server.request_timeout_ms`, whichever is smaller, bound it."""
         if strategy is not None and strategy not in STRATEGIES:
             return RouteResult(400, {"error": "failure_strategy must be one of "
-                                              + ", ".join(STRATEGIES)})
+                                     + ", ".join(STRATEGIES), "code": "BAD_REQUEST"})
         found = self.match(path)
         if found is None:
-            return RouteResult(404, {"error": "no such route"})
+            return RouteResult(404, {"error": "no such route", "code": "NOT_FOUND"})
         plan, wildcards = found
+        timeout_ms = min(plan.timeout_ms, self.request_timeout_ms or plan.timeout_ms)
         if plan.operation is not None:
-            context = new_context(backends, headers, timeout_ms=plan.timeout_ms,
+            context = new_context(backends, headers, timeout_ms=timeout_ms,
                                   request_id=request_id)
             result = await self._operation(plan, wildcards, context)
             result.calls = context.scope.report.calls
             return result
-        scope = call_scope(headers, timeout_ms=plan.timeout_ms, request_id=request_id)
+        scope = call_scope(headers, timeout_ms=timeout_ms, request_id=request_id)
         result = await run_plan(plan, wildcards, backends, scope, strategy=strategy, down=down)
         result.calls = scope.report.calls
         return result
@@ -87,57 +89,11 @@ class Aggregator:
             body["errors"] = format_errors(result.errors)
         return RouteResult(200, body)
 
-    def starlette_routes(self) -> list[Route]:
-        return [Route(_starlette_path(pattern), self._endpoint_for(pattern), methods=["GET"])
-                for pattern in self.plans]
-
-    def _endpoint_for(self, pattern: str) -> Any:
-        async def endpoint(request: Request) -> JSONResponse:
-            return await self._serve(request, pattern)
-        return endpoint
-
-    async def _serve(self, request: Request, pattern: str) -> JSONResponse:
-        """One route request, measured (metrics, span) and logged (one line)."""
-        with observe("rest", request_id_from(request.headers), request.headers) as seen:
-            seen.operation = pattern
-            response, result = await self._respond(request, seen.request_id)
-            seen.status = response.status_code
-            if result is not None:
-                seen.calls, seen.partial = result.calls, bool(result.partial)
-                seen.fields["partial"] = result.partial
-        return response
-
-    async def _respond(self, request: Request,
-                       rid: str) -> tuple[JSONResponse, RouteResult | None]:
-        headers = {"x-request-id": rid}
-        if self.limiter is not None:
-            try:
-                self.limiter.check(request)
-            except RequestError as exc:
-                return JSONResponse({"error": str(exc), "code": exc.code}, exc.status,
-                                    headers={**headers, **exc.headers}), None
-        result = await self.handle(request.url.path, request.state.backends, request.headers,
-                                   strategy=request.query_params.get("failure_strategy"),
-                                   request_id=rid)
-        if result.partial:
-            headers["x-tessera-partial"] = ",".join(result.partial)
-        return JSONResponse(result.body, status_code=result.status, headers=headers), result
-
 
 def _bind(value: Any, wildcards: list[str]) -> Any:
     if isinstance(value, str) and (m := _WILDCARD.match(value)):
         return wildcards[int(m.group(1)) - 1]
     return value
-
-
-def _starlette_path(pattern: str) -> str:
-    parts = pattern.split("/")
-    count = 0
-    for i, part in enumerate(parts):
-        if part == "*":
-            parts[i] = f"{{w{count}}}"
-            count += 1
-    return "/".join(parts)
 
 
 def build_plans(aggregations: Mapping[str, Aggregation],

@@ -22,11 +22,18 @@ from contextlib import contextmanager
 from http.cookiejar import CookieJar
 from typing import Any, Final
 
+import aiohttp
 import httpx
 import orjson
 
 from ..config import BackendPolicy
-from ..errors import BackendBadResponse, BackendError, BackendTimeout, BackendUnavailable
+from ..errors import (
+    BackendBadResponse,
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    InputError,
+)
 from ..observability import metrics, tracing
 from ..resilience import (
     Bulkhead,
@@ -36,9 +43,10 @@ from ..resilience import (
     RetryBudget,
     StaleStore,
 )
+from .body import ACCEPT_ENCODING, read_capped
 from .recent import RecentCalls
 from .scope import OK, CallScope, outcome_of
-from .urls import with_query
+from .urls import MAX_URL_CHARS, with_query
 
 log = logging.getLogger("tessera.backends")
 
@@ -66,7 +74,8 @@ class BackendClient:
             transport = FaultTransport(transport, policy.fault)
         self._http = httpx.AsyncClient(base_url=base_url, transport=transport,
                                        timeout=self._timeout, follow_redirects=False,
-                                       cookies=_NoCookies())
+                                       cookies=_NoCookies(),
+                                       headers={"accept-encoding": ACCEPT_ENCODING})
         self.breaker = CircuitBreaker(service, policy.circuit_breaker, clock=clock,
                                       on_change=metrics.circuit_changed)
         metrics.circuit_changed(service, "closed", "closed")  # exported from the start
@@ -86,13 +95,18 @@ class BackendClient:
         Retries (`policy.retries`) apply to refused or reset connections, timeouts
         and 502/503/504, after an exponential backoff with full jitter, while the
         retry budget allows and never past the request's deadline. The outcome
-        lands in `scope.report`.
+        lands in `scope.report`. A path too long to send is the client's input
+        error (`InputError`), and no call is made.
         """
+        target = with_query(path, params or {})
+        if len(target) > MAX_URL_CHARS:
+            raise InputError(f"A value sent to the {self.service} service is too long "
+                             f"(a backend URL may hold at most {MAX_URL_CHARS} characters).")
         self.budget.deposit()
         attempt = 0
         while True:
             try:
-                answer = await self._attempt(path, params, scope, missing_ok)
+                answer = await self._attempt(target, scope, missing_ok)
             except BackendError as exc:
                 if not self._retry_after_failure(exc, attempt, scope):
                     scope.report.called(self.service, outcome_of(exc))
@@ -120,8 +134,7 @@ class BackendClient:
             return False
         return True
 
-    async def _attempt(self, path: str, params: Mapping[str, str] | None,
-                       scope: CallScope, missing_ok: bool) -> Any:
+    async def _attempt(self, target: str, scope: CallScope, missing_ok: bool) -> Any:
         timeout = scope.timeout(self._timeout, self.service)
         try:
             permit = self.breaker.acquire()
@@ -138,7 +151,7 @@ class BackendClient:
             async with self.bulkhead.slot(wait_s=timeout):
                 timeout = scope.timeout(self._timeout, self.service)  # waiting took time
                 started = time.perf_counter()
-                answer = await self._get_once(path, params, timeout, scope, missing_ok)
+                answer = await self._get_once(target, timeout, scope, missing_ok)
             verdict = permit.success
             return answer
         except BackendError as exc:
@@ -154,21 +167,21 @@ class BackendClient:
                 self.recent.record(seconds, ok=verdict != permit.failure)
                 metrics.BACKEND_SECONDS.labels(self.service).observe(seconds)
 
-    async def _get_once(self, path: str, params: Mapping[str, str] | None, timeout: float,
-                        scope: CallScope, missing_ok: bool) -> Any:
+    async def _get_once(self, target: str, timeout: float, scope: CallScope,
+                        missing_ok: bool) -> Any:
         if tracing.active:
             with tracing.span(f"backend {self.service}",
-                              {"tessera.service": self.service, "url.path": path}):
-                return await self._get_traced(path, params, timeout,
+                              {"tessera.service": self.service,
+                               "url.path": target.partition("?")[0]}):
+                return await self._get_traced(target, timeout,
                                               tracing.inject(scope.headers), missing_ok)
-        return await self._get_traced(path, params, timeout, scope.headers, missing_ok)
+        return await self._get_traced(target, timeout, scope.headers, missing_ok)
 
-    async def _get_traced(self, path: str, params: Mapping[str, str] | None, timeout: float,
-                          headers: Mapping[str, str], missing_ok: bool) -> Any:
+    async def _get_traced(self, target: str, timeout: float, headers: Mapping[str, str],
+                          missing_ok: bool) -> Any:
         with map_httpx_errors(self.service, timeout):
             async with asyncio.timeout(timeout):
-                async with self._http.stream("GET", with_query(path, params or {}),
-                                             headers=headers) as response:
+                async with self._http.stream("GET", target, headers=headers) as response:
                     status = response.status_code
                     if status == 404 and missing_ok:
                         return MISSING
@@ -178,27 +191,13 @@ class BackendClient:
                     if status != 200:
                         raise BackendBadResponse(self.service, f"answered HTTP {status}",
                                                  status=status)
-                    body = await self._read_capped(response)
+                    body = await read_capped(response, self.policy.max_response_bytes,
+                                             self.service)
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
             raise BackendBadResponse(self.service, "answered with a body that is not JSON") \
                 from None
-
-    async def _read_capped(self, response: httpx.Response) -> bytes:
-        cap = self.policy.max_response_bytes
-        too_large = BackendBadResponse(self.service, f"answered with more than {cap} bytes")
-        declared = response.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > cap:
-            raise too_large
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > cap:
-                raise too_large
-            chunks.append(chunk)
-        return b"".join(chunks)
 
 
 class _NoCookies(CookieJar):
@@ -248,7 +247,14 @@ def _counts_against_backend(exc: BackendError, *, cut: bool) -> bool:
 
 @contextmanager
 def map_httpx_errors(service: str, timeout: float) -> Iterator[None]:
-    """Translate httpx and timeout exceptions into the Tessera tree, once."""
+    """Translate whatever the transport raises into the Tessera tree, once.
+
+    Timeouts -> BackendTimeout; refused, reset or dropped connections ->
+    BackendUnavailable; a malformed answer (a garbage status line, a bad chunk,
+    a conflicting Content-Length, a NUL or an oversized header, a body that
+    cannot be decoded) -> BackendBadResponse. Any other error of httpx or aiohttp
+    is a bad response too: none leaves here untranslated. (An exception outside
+    the HTTP libraries is a bug, and is masked like one.)"""
     try:
         yield
     except BackendError:
@@ -264,9 +270,32 @@ def map_httpx_errors(service: str, timeout: float) -> Iterator[None]:
         log.warning("backend %s timed out after %.0f ms", service, timeout * 1000)
         raise BackendTimeout(service, f"did not answer within {timeout * 1000:.0f} ms") \
             from exc
-    except httpx.DecodingError as exc:
-        raise BackendBadResponse(service, "answered with a body that cannot be decoded") \
-            from exc
+    except (httpx.DecodingError, httpx.ProtocolError) as exc:
+        raise _malformed(service, exc) from exc
     except httpx.TransportError as exc:
+        if _malformed_payload(exc):
+            raise _malformed(service, exc) from exc
         log.warning("backend %s unreachable: %s", service, exc)
         raise BackendUnavailable(service, "is unreachable (connection failed)") from exc
+    except (httpx.HTTPError, aiohttp.ClientError,
+            aiohttp.http_exceptions.HttpProcessingError) as exc:
+        # aiohttp's ClientResponseError for a malformed head (httpx-aiohttp passes it
+        # through unmapped), and whatever else either library raises
+        raise _malformed(service, exc) from exc
+
+
+def _malformed(service: str, exc: BaseException) -> BackendBadResponse:
+    log.warning("backend %s sent a malformed answer: %s: %s", service,
+                type(exc).__name__, str(exc)[:200])
+    return BackendBadResponse(service, "answered with malformed HTTP")
+
+
+def _malformed_payload(exc: BaseException) -> bool:
+    """A body the HTTP parser refused (a bad chunk size, more or fewer bytes than
+    Content-Length), as opposed to a connection that dropped."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, aiohttp.http_exceptions.HttpProcessingError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -45,6 +45,10 @@ class CallReport:
 
     def called(self, service: str, outcome: str) -> None:
         self.calls[service] = self.calls.get(service, 0) + 1
+        self.fared(service, outcome)
+
+    def fared(self, service: str, outcome: str) -> None:
+        """Record an outcome found after the call (a wrong-shaped answer)."""
         if self.backends.get(service, OK) == OK:
             self.backends[service] = outcome
 

@@ -2,10 +2,20 @@
 
     >>> resource("orders", "../admin")
     '/orders/..%2Fadmin'
-    >>> resource("orders", "..")
-    '/orders/%2E%2E'
+    >>> resource("orders", "4\\n2")
+    '/orders/4%0A2'
     >>> with_query("/orders", {"ids": "1,2,a b"})
     '/orders?ids=1,2,a%20b'
+    >>> resource("orders", "..")
+    Traceback (most recent call last):
+    ...
+    tessera.backends.urls.Unaddressable: '..' cannot be a path segment
+
+`.` and `..` cannot be sent as one path segment: every URL layer between
+Tessera and a backend (httpx, aiohttp's yarl, proxies, the backend's router)
+may resolve them, even percent-encoded (`%2E` is an unreserved character, and
+normalisers decode it), so `/orders/%2E%2E` would reach `GET /`. Callers
+refuse them (`Unaddressable`) or send them in a query string instead.
 """
 
 from __future__ import annotations
@@ -13,12 +23,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote
 
+DOT_SEGMENTS = frozenset({".", ".."})
+MAX_URL_CHARS = 16 * 1024  # more than most servers accept in a request line
+MAX_LIST_CHARS = 8000  # an `ids=` list longer than this is split into more calls
+
+
+class Unaddressable(ValueError):
+    """A value that cannot be sent as a path segment."""
+
 
 def segment(value: str) -> str:
-    """One percent-encoded path segment. Dot segments are encoded too, because
-    URL normalisation would otherwise resolve them (`/orders/..` is `/`)."""
-    if value in (".", ".."):
-        return value.replace(".", "%2E")
+    """One percent-encoded path segment (`/`, `?`, `#`, `%`, CR, LF all encoded)."""
+    if value in DOT_SEGMENTS:
+        raise Unaddressable(f"{value!r} cannot be a path segment")
     return quote(value, safe="")
 
 
@@ -33,3 +50,25 @@ def with_query(path: str, params: Mapping[str, str]) -> str:
         return path
     pairs = "&".join(f"{quote(k, safe='')}={quote(v, safe=',')}" for k, v in params.items())
     return f"{path}?{pairs}"
+
+
+def list_chunks(keys: list[str], size: int) -> list[list[str]]:
+    """Keys in chunks of at most `size` whose comma-joined, encoded form stays
+    within MAX_LIST_CHARS (a longer key gets a chunk of its own).
+
+    >>> list_chunks(["a", "b", "c"], 2)
+    [['a', 'b'], ['c']]
+    """
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    chars = 0
+    for key in keys:
+        width = len(quote(key, safe=",")) + 1
+        if current and (len(current) >= size or chars + width > MAX_LIST_CHARS):
+            chunks.append(current)
+            current, chars = [], 0
+        current.append(key)
+        chars += width
+    if current:
+        chunks.append(current)
+    return chunks

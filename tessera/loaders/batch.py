@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..backends import MISSING, BackendClient, CallScope
-from ..backends.urls import resource
+from ..backends.urls import DOT_SEGMENTS, list_chunks, resource
 from ..errors import BackendBadResponse
 from ..resilience import StaleStore
 
@@ -38,9 +38,7 @@ async def _by_chunks(keys: Sequence[str], size: int, fetch: Fetch,
         if "," in key or (alone is not None and len(wanted) == 1):
             calls.append(([key], (alone or fetch)([key])))
     if len(wanted) > 1 or alone is None:
-        for i in range(0, len(listable), size):
-            chunk = listable[i:i + size]
-            calls.append((chunk, fetch(chunk)))
+        calls += [(chunk, fetch(chunk)) for chunk in list_chunks(listable, size)]
     found: dict[str, Slot] = {}
     store, namespace = stale
     outcomes = await asyncio.gather(*(call for _, call in calls), return_exceptions=True)
@@ -82,6 +80,8 @@ async def entities(client: BackendClient, collection: str, keys: Sequence[str],
         return _index_entities(client, answer)
 
     async def one(chunk: list[str]) -> dict[str, Any]:
+        if chunk[0] in DOT_SEGMENTS:  # not a path segment: asked for in the list form
+            return await many(chunk)
         answer = await client.get_json(resource(collection, chunk[0]), scope=scope,
                                        missing_ok=True)
         if answer is MISSING:

@@ -1,0 +1,101 @@
+"""Reading a backend's body within `max_response_bytes`, decompressed as it arrives.
+
+    body = await read_capped(response, cap=10 * MiB, service="users")
+
+The cap applies to the decoded bytes, counted while they are produced: a gzip
+bomb (200 MB of zeros in 200 KB) is refused after `cap` bytes of output, never
+inflated whole, and no single piece is larger than `PIECE` bytes, so a refused
+answer leaves no large block behind. Only the encodings Tessera asks for
+(`ACCEPT_ENCODING`) are decoded; any other is a bad response.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterator
+
+import httpx
+
+from ..errors import BackendBadResponse
+
+ACCEPT_ENCODING = "gzip, deflate"
+PIECE = 64 * 1024  # the most one decompression step may produce
+
+
+class _Inflater:
+    """zlib with a bounded output per step; `deflate` may be zlib-wrapped or raw."""
+
+    def __init__(self, wbits: int) -> None:
+        self._wbits = wbits
+        self._inflate = zlib.decompressobj(wbits)
+        self._started = False
+
+    def pieces(self, data: bytes) -> Iterator[bytes]:
+        try:
+            yield from self._pieces(data)
+        except zlib.error:
+            if self._started or self._wbits != zlib.MAX_WBITS:
+                raise
+            # Some servers send raw deflate under "deflate" (as httpx also allows).
+            self._wbits, self._inflate = -zlib.MAX_WBITS, zlib.decompressobj(-zlib.MAX_WBITS)
+            yield from self._pieces(data)
+
+    def _pieces(self, data: bytes) -> Iterator[bytes]:
+        while data and not self._inflate.eof:
+            piece = self._inflate.decompress(data, PIECE)
+            self._started = True
+            if piece:
+                yield piece
+            data = self._inflate.unconsumed_tail
+
+    def rest(self) -> Iterator[bytes]:
+        """What zlib still holds once the input has ended, in bounded pieces."""
+        while not self._inflate.eof:
+            piece = self._inflate.decompress(b"", PIECE)
+            if not piece:
+                return
+            yield piece
+
+
+def _decoder(encoding: str, service: str) -> Callable[[], _Inflater] | None:
+    name = encoding.strip().lower()
+    if name in ("", "identity"):
+        return None
+    if name in ("gzip", "x-gzip"):
+        return lambda: _Inflater(16 + zlib.MAX_WBITS)
+    if name == "deflate":
+        return lambda: _Inflater(zlib.MAX_WBITS)
+    raise BackendBadResponse(service, f"answered with an unsupported content-encoding "
+                             f"({name[:20]!r})")
+
+
+async def read_capped(response: httpx.Response, cap: int, service: str) -> bytes:
+    """The body, decoded, or BackendBadResponse once more than `cap` bytes arrive."""
+    too_large = BackendBadResponse(service, f"answered with more than {cap} bytes")
+    if response.is_stream_consumed:  # built in memory (httpx.MockTransport in tests)
+        if len(response.content) > cap:
+            raise too_large
+        return response.content
+    make = _decoder(response.headers.get("content-encoding", ""), service)
+    declared = response.headers.get("content-length")
+    if make is None and declared is not None and declared.isdigit() and int(declared) > cap:
+        raise too_large
+    inflater = make() if make is not None else None
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for raw in response.aiter_raw(PIECE):
+            for piece in (inflater.pieces(raw) if inflater is not None else (raw,)):
+                size += len(piece)
+                if size > cap:
+                    raise too_large
+                chunks.append(piece)
+        for piece in (inflater.rest() if inflater is not None else ()):
+            size += len(piece)
+            if size > cap:
+                raise too_large
+            chunks.append(piece)
+    except zlib.error:
+        raise BackendBadResponse(service, "answered with a body that cannot be "
+                                 "decompressed") from None
+    return b"".join(chunks)

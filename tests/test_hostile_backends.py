@@ -1,0 +1,214 @@
+"""Backends that misbehave below JSON, and ids that must stay one path segment.
+
+Every backend here is a real socket on 127.0.0.1 writing raw bytes (tests/faults.py),
+reached through the default transport (httpx over aiohttp), so what is tested is
+what a real deployment meets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tracemalloc
+import zlib
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import Recorder, gateway, gql
+from faults import FaultServer
+
+from tessera.backends import BackendClient, CallScope
+from tessera.config import parse_settings
+from tessera.errors import BackendBadResponse
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parent.parent
+USER = '{ user(id: "7") { name } }'
+
+MALFORMED = {
+    "garbage status line": b"HELLO WORLD\r\n\r\n",
+    "not HTTP at all": b"\x00\x01\x02 binary junk \xff\xfe\r\n\r\n",
+    "bad chunk size": (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                       b"Transfer-Encoding: chunked\r\n\r\nZZZ\r\n{}\r\n0\r\n\r\n"),
+    "conflicting content-length": (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                                   b"Content-Length: 7\r\n\r\n{}"),
+    "absurd content-length": (b"HTTP/1.1 200 OK\r\n"
+                              b"Content-Length: 99999999999999999999999999\r\n\r\n{}"),
+    "NUL in a header": b"HTTP/1.1 200 OK\r\nX-Bad: a\x00b\r\nContent-Length: 2\r\n\r\n{}",
+    "200 KB header": (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 200_000
+                      + b"\r\nContent-Length: 2\r\n\r\n{}"),
+    "body shorter than content-length": (b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n"
+                                         b"\r\n{\"id\": \"7\"}"),
+}
+CODES = {"BACKEND_BAD_RESPONSE", "BACKEND_UNAVAILABLE"}
+
+
+def policy(**extra: Any) -> dict[str, Any]:
+    return {"retries": 0, **extra}
+
+
+@pytest.mark.parametrize("raw", MALFORMED.values(), ids=MALFORMED.keys())
+async def test_malformed_http_is_a_backend_error_with_the_service(raw: bytes) -> None:
+    async with FaultServer("raw", raw) as server:
+        settings = {"backends": {"users": {"url": server.url, **policy()}}}
+        async with gateway(settings) as client:
+            body = await gql(client, USER)
+            route = await client.get("/api/dashboard/7")
+            fast = await client.get("/api/dashboard/7?failure_strategy=fail_fast")
+            ready = (await client.get("/readyz")).json()
+    [error] = body["errors"]
+    assert body["data"] == {"user": None}
+    assert error["extensions"]["code"] in CODES and error["extensions"]["service"] == "users"
+    assert route.status_code == 200 and route.json()["user"] is None
+    assert route.headers["x-tessera-partial"] == "users"
+    assert fast.status_code == 502
+    assert fast.json()["code"] in CODES and fast.json()["service"] == "users"
+    assert ready["backends"]["users"]["state"] == "failing"  # counted as a failure
+    for text in (json.dumps(body), route.text, fast.text):
+        assert "127.0.0.1" not in text and "Traceback" not in text
+
+
+async def test_malformed_answers_open_the_circuit() -> None:
+    breaker = {"window": 3, "minimum_calls": 3}
+    async with FaultServer("raw", MALFORMED["garbage status line"]) as server:
+        settings = {"backends": {"users": {"url": server.url,
+                                           **policy(circuit_breaker=breaker)}}}
+        async with gateway(settings) as client:
+            for _ in range(3):
+                await gql(client, USER)
+            after = await gql(client, USER)
+            circuit = (await client.get("/readyz")).json()["backends"]["users"]["circuit"]
+    assert server.calls == 3
+    assert circuit == "open"
+    assert after["errors"][0]["extensions"]["reason"] == "circuit_open"
+
+
+async def test_stdio_answers_and_keeps_running_when_a_backend_is_malformed(
+        tmp_path: Path) -> None:
+    async with FaultServer("raw", MALFORMED["garbage status line"]) as server:
+        config = tmp_path / "tessera.json"
+        config.write_text(json.dumps({"backends": {"orders": {"url": server.url}}}))
+        messages = [{"src": "c", "dest": "gateway", "body": {
+            "type": "api_request", "msg_id": n, "path": "/api/orders/42/details",
+            "failure_strategy": strategy}} for n, strategy in
+            enumerate(["partial", "fail_fast"], 1)]
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tessera", "stdio", "--config", str(config), cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        text = "".join(json.dumps(m) + "\n" for m in messages).encode()
+        out, err = await asyncio.wait_for(process.communicate(text), 60)
+    assert process.returncode == 0, err.decode()
+    partial, fast = (json.loads(line)["body"] for line in out.decode().splitlines())
+    assert partial["status"] == 200 and partial["body"]["order"] is None
+    assert fast["status"] == 502 and fast["body"]["service"] == "orders"
+    assert fast["body"]["code"] in CODES
+
+
+def _gzip_bomb(decompressed_mib: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = b"\0" * (1024 * 1024)
+    return b"".join(packer.compress(zeros) for _ in range(decompressed_mib)) + packer.flush()
+
+
+@pytest.mark.parametrize("mode", ["gzip", "stream"])
+async def test_the_size_cap_bounds_memory_while_reading(mode: str) -> None:
+    """A gzip bomb (64 MiB in ~64 KB) and an endless chunked body: refused, and the
+    memory used while reading stays near the cap (1 MiB here), not the body's size."""
+    cap = 1024 * 1024
+    settings = parse_settings({"defaults": {"max_response_bytes": cap, "retries": 0}})
+    async with FaultServer(mode, _gzip_bomb(64) if mode == "gzip" else b"") as server:
+        client = BackendClient("users", server.url, settings.policy("users"))
+        tracemalloc.start()
+        try:
+            for _ in range(3):
+                with pytest.raises(BackendBadResponse, match="more than 1048576 bytes"):
+                    await client.get_json("/users/7", scope=CallScope())
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+            await client.aclose()
+    assert peak < 4 * cap, peak
+
+
+async def test_a_gzip_body_within_the_cap_is_decoded() -> None:
+    body = zlib.compress(b'{"id": "7", "name": "Aziz"}', wbits=31)
+    async with FaultServer("gzip", body) as server:
+        async with gateway({"backends": {"users": {"url": server.url}}}) as client:
+            answer = await gql(client, USER)
+    assert answer == {"data": {"user": {"name": "Aziz"}}}
+
+
+async def test_an_unasked_content_encoding_is_a_bad_response() -> None:
+    raw = (b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\n{}")
+    async with FaultServer("raw", raw) as server:
+        async with gateway({"backends": {"users": {"url": server.url, **policy()}}}) as c:
+            body = await gql(c, USER)
+    assert body["errors"][0]["extensions"]["code"] == "BACKEND_BAD_RESPONSE"
+
+
+# --- what the backend receives for ids that are not plain segments ------------------
+
+ORDER_42 = json.dumps({"id": "42", "user_id": "7", "status": "SHIPPED", "items": [],
+                       "total": 1}).encode()
+
+
+async def test_dot_segment_ids_never_reach_another_path() -> None:
+    async with FaultServer("json", b"[]") as orders, FaultServer("json", b"[]") as users:
+        settings = {"backends": {"orders": {"url": orders.url},
+                                 "users": {"url": users.url}}}
+        async with gateway(settings) as client:
+            answers = [await gql(client, q) for q in (
+                '{ order(id: "..") { id } }', '{ order(id: ".") { id } }',
+                '{ user(id: "..") { id } }')]
+            route = await client.get("/api/orders/%2e%2e/details")
+            dot = await client.get("/api/orders/%2E/details")
+    assert [a["data"] for a in answers] == [{"order": None}, {"order": None}, {"user": None}]
+    assert orders.paths == ["/orders?ids=..", "/orders?ids=."]
+    assert users.paths == ["/users?ids=.."]
+    assert route.status_code == 404 and route.json()["code"] == "NOT_FOUND"
+    assert dot.status_code == 404
+
+
+@pytest.mark.parametrize(("sent", "received"), [
+    ("%252e%252e", "/orders/%252e%252e"),  # decoded once: the id is "%2e%2e"
+    ("4%0A2", "/orders/4%0A2"),  # a line feed stays in the id, encoded
+    ("4%0D%0A2", "/orders/4%0D%0A2"),
+    ("a%2Fb", "/orders/a%2Fb"),  # a slash inside one id
+    ("..%2Fadmin", "/orders/..%2Fadmin"),
+])
+async def test_route_wildcards_are_decoded_once_and_sent_as_one_segment(
+        sent: str, received: str) -> None:
+    async with FaultServer("json", ORDER_42) as orders:
+        async with gateway({"backends": {"orders": {"url": orders.url}}}) as client:
+            response = await client.get(f"/api/orders/{sent}/details")
+    assert response.status_code == 200
+    assert orders.paths == [received]
+
+
+async def test_an_id_too_long_for_a_url_is_bad_user_input_and_never_sent() -> None:
+    recorder = Recorder()
+    async with gateway(transport=recorder) as client:
+        body = await gql(client, '{ order(id: "%s") { id } }' % ("x" * 70_000))
+    assert body["data"] == {"order": None}
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert "too long" in body["errors"][0]["message"]
+    assert recorder.requests == []
+
+
+async def test_long_ids_are_split_so_every_url_stays_short() -> None:
+    recorder = Recorder()
+    ids = [f"{n}-" + "k" * 300 for n in range(60)]
+    async with gateway(transport=recorder) as client:
+        body = await gql(client, "query($ids: [ID!]!) { products(ids: $ids) { id } }",
+                         {"ids": ids})
+    assert body["data"] == {"products": [None] * 60}
+    calls = recorder.calls("products")
+    assert len(calls) == 3  # 60 x ~300 characters in lists of at most 8000
+    assert all(len(call) <= 8100 for call in calls)
+    assert sorted(k for call in calls for k in httpx.URL(call).params["ids"].split(",")) \
+        == sorted(ids)
