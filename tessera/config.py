@@ -119,11 +119,13 @@ class TracingSettings(_Section):
 
 class PersistedQuerySettings(_Section):
     """`[persisted_queries]`: Automatic Persisted Queries (the Apollo protocol) kept
-    in a bounded in-process store; with `manifest`, an allow-list: only the
-    operations in that file run."""
+    in a bounded in-process store (entries and bytes; only documents that parsed,
+    validated and passed the limits are kept); with `manifest`, an allow-list:
+    only the operations in that file run."""
 
     enabled: bool = True
     cache_size: int = Field(1000, ge=1, le=1_000_000)
+    cache_bytes: int = Field(8 * MiB, ge=1024)  # query text kept, in UTF-8 bytes
     manifest: str | None = None
 
 

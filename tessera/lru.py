@@ -11,7 +11,7 @@ what clients send.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -19,8 +19,15 @@ V = TypeVar("V")
 
 
 class LRU(Generic[K, V]):
-    def __init__(self, max_entries: int) -> None:
+    """At most `max_entries`; with `weigh`, also at most `max_weight` in total (a
+    value heavier than that alone is not kept)."""
+
+    def __init__(self, max_entries: int, *, weigh: Callable[[V], int] | None = None,
+                 max_weight: int = 0) -> None:
         self.max_entries = max_entries
+        self.max_weight = max_weight
+        self.weight = 0
+        self._weigh = weigh
         self._entries: OrderedDict[K, V] = OrderedDict()
 
     def get(self, key: K, *, touch: bool = True) -> V | None:
@@ -31,13 +38,25 @@ class LRU(Generic[K, V]):
         return value
 
     def put(self, key: K, value: V) -> None:
+        self.pop(key)
+        if self._weigh is not None:
+            weight = self._weigh(value)
+            if weight > self.max_weight:
+                return
+            self.weight += weight
         self._entries[key] = value
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        while len(self._entries) > self.max_entries or self.weight > self.max_weight > 0:
+            self._drop(self._entries.popitem(last=False)[1])
 
     def pop(self, key: K) -> V | None:
-        return self._entries.pop(key, None)
+        value = self._entries.pop(key, None)
+        if value is not None:
+            self._drop(value)
+        return value
+
+    def _drop(self, value: V) -> None:
+        if self._weigh is not None:
+            self.weight -= self._weigh(value)
 
     def __len__(self) -> int:
         return len(self._entries)

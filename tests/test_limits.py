@@ -92,3 +92,36 @@ async def test_a_repeated_document_is_checked_against_each_requests_variables() 
     assert [p["name"] for p in first["data"]["products"]] == ["Widget", "Gadget"]
     assert second["errors"][0]["extensions"]["code"] == "TOO_MANY_IDS"
     assert third["data"]["products"][0]["name"]
+
+
+async def test_aliases_of_typename_count() -> None:
+    query = "{ " + " ".join(f"a{n}: __typename" for n in range(5)) + " }"
+    assert await refused(query) == "TOO_MANY_ALIASES"  # the limit here is 2
+
+
+@pytest.mark.parametrize("limit", [1000.0, 101.0, 0.0, -1.0])
+async def test_limits_read_the_coerced_values_a_float_for_an_int_is_no_way_round(
+        limit: float) -> None:
+    query = 'query($l: Int!) { user(id: "7") { orders(limit: $l) { id } } }'
+    assert await refused(query, {"l": limit}) == "BAD_USER_INPUT"
+
+
+async def test_cost_reads_coerced_values_too() -> None:
+    recorder = Recorder()
+    query = 'query($l: Int!) { user(id: "7") { orders(limit: $l) { id } } }'
+    async with gateway({"limits": {"max_cost": 20}}, transport=recorder) as client:
+        body = await gql(client, query, {"l": 50.0})
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert recorder.requests == []
+
+
+async def test_several_operations_without_a_name_is_a_request_error() -> None:
+    two = 'query A { order(id: "42") { id } } query B { user(id: "7") { name } }'
+    assert await refused(two) == "BAD_REQUEST"
+    recorder = Recorder()
+    async with gateway(transport=recorder) as client:
+        chosen = await client.post("/graphql", json={"query": two, "operationName": "B"})
+        unknown = await client.post("/graphql", json={"query": two, "operationName": "C"})
+    assert chosen.json() == {"data": {"user": {"name": "Aziz"}}}
+    assert unknown.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert recorder.counts() == {"users": 1}

@@ -97,15 +97,37 @@ async def test_apq_refuses_a_query_that_does_not_match_its_hash() -> None:
     assert "sha256Hash" in bad["errors"][0]["message"]
 
 
-def test_the_apq_store_is_bounded() -> None:
-    store = PersistedQueries(parse_settings({"persisted_queries": {"cache_size": 2}})
-                             .persisted_queries)
+def test_the_apq_store_is_bounded_in_entries_and_bytes() -> None:
+    store = PersistedQueries(parse_settings({"persisted_queries": {
+        "cache_size": 2, "cache_bytes": 2048}}).persisted_queries)
     queries = [f"{{ q{n} }}" for n in range(3)]
     for query in queries:
-        store.resolve(query, apq(sha256(query)))
-    assert store.resolve(None, apq(sha256(queries[2]))) == queries[2]
+        store.remember(store.resolve(query, apq(sha256(query))))
+    assert store.resolve(None, apq(sha256(queries[2]))).query == queries[2]
     with pytest.raises(Exception, match="PersistedQueryNotFound"):
         store.resolve(None, apq(sha256(queries[0])))
+    big = "{ a }" + " " * 1500  # two of these do not fit in 2048 bytes
+    other = "{ b }" + " " * 1500
+    for query in (big, other):
+        store.remember(store.resolve(query, apq(sha256(query))))
+    assert store.resolve(None, apq(sha256(other))).query == other
+    with pytest.raises(Exception, match="PersistedQueryNotFound"):
+        store.resolve(None, apq(sha256(big)))
+
+
+@pytest.mark.parametrize("document", [
+    "# only a comment\n" * 100,  # does not parse (no definitions)
+    "{ nosuchfield }",  # does not validate
+    "{ " + " ".join(f"a{n}: __typename" for n in range(40)) + " }",  # over max_aliases
+])
+async def test_apq_keeps_only_documents_that_ran(document: str) -> None:
+    digest = sha256(document)
+    async with gateway() as client:
+        first = await client.post("/graphql", json={"query": document,
+                                                    "extensions": apq(digest)})
+        again = (await client.post("/graphql", json={"extensions": apq(digest)})).json()
+    assert "data" not in first.json()
+    assert again["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
 
 
 # --- allow-list from a manifest ----------------------------------------------

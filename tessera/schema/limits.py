@@ -24,6 +24,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
@@ -32,6 +33,7 @@ from graphql import (
     value_from_ast_untyped,
 )
 from graphql.error import GraphQLSyntaxError
+from graphql.execution.values import get_variable_values
 from graphql.language import Lexer, Source, TokenKind
 from strawberry.extensions import SchemaExtension
 
@@ -80,9 +82,10 @@ class _Measure:
             return shape
         for sel in node.selections:
             if isinstance(sel, FieldNode):
-                if sel.name.value.startswith("__"):
-                    continue
                 inner = self.selection(sel.selection_set, seen)
+                if sel.name.value.startswith("__"):  # introspection: no depth, but
+                    shape.aliases += inner.aliases + (1 if sel.alias else 0)  # aliases
+                    continue
                 shape.depth = max(shape.depth, 1 + inner.depth)
                 shape.aliases += inner.aliases + (1 if sel.alias else 0)
                 continue
@@ -125,14 +128,24 @@ def _fields(node: SelectionSetNode | None, fragments: dict[str, FragmentDefiniti
             yield from _fields(fragments[sel.name.value].selection_set, fragments, seen)
 
 
-def _variables(operation: OperationDefinitionNode,
-               given: dict[str, Any] | None) -> dict[str, Any]:
-    values = dict(given or {})
-    for definition in operation.variable_definitions or ():
-        name = definition.variable.name.value
-        if name not in values and definition.default_value is not None:
-            values[name] = value_from_ast_untyped(definition.default_value)
-    return values
+def _coerced(schema: GraphQLSchema, operation: OperationDefinitionNode,
+             given: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The variables as graphql-core will execute with them (`1000.0` for an Int is
+    1000, defaults filled in), or None when they cannot be coerced."""
+    values = get_variable_values(schema, operation.variable_definitions or (), given or {},
+                                 max_errors=1)
+    return None if isinstance(values, list) else values.coerced
+
+
+def _no_operation(document: DocumentNode, name: str | None) -> GraphQLError:
+    """graphql-core's request errors for a document whose operation is ambiguous."""
+    if name is not None:
+        return _reject("BAD_REQUEST", f"Unknown operation named '{name}'.")
+    count = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+    if count == 0:
+        return _reject("BAD_REQUEST", "The document has no operation.")
+    return _reject("BAD_REQUEST", f"The document has {count} operations: send "
+                   "'operationName' to choose one.")
 
 
 @dataclass(frozen=True)
@@ -234,9 +247,14 @@ class QueryLimits(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
-        operation = None if document is None else get_operation_ast(document,
-                                                                     context.operation_name)
-        if document is not None and operation is not None:
+        if document is not None:
+            # Strawberry's `operation_name` falls back to the first operation's name;
+            # graphql-core's rule (and the spec's) is that several operations without
+            # a name given is a request error, so read the name the client sent.
+            given = getattr(context, "_provided_operation_name", context.operation_name)
+            operation = get_operation_ast(document, given)
+            if operation is None:
+                raise _no_operation(document, given)
             self._check(document, operation)
         yield
 
@@ -247,7 +265,9 @@ class QueryLimits(SchemaExtension):
         model = self.state.model
         analysis = self.state.analyses.get((context.query, context.operation_name),
                                            lambda: analyse(document, operation, model))
-        values = _variables(operation, context.variables)
+        values = _coerced(context.schema._schema, operation, context.variables)
+        if values is None:
+            return  # bad variables: graphql-core reports them, before any call
         check_operation(analysis, values, self.limits)
         if model is None:
             return

@@ -212,8 +212,10 @@ class GraphQLHTTP:
     async def _one(self, params: Params, context: Context, allowed: set[OperationType],
                    media: str) -> tuple[dict[str, Any], int]:
         try:
-            query = self.persisted.resolve(params.query, params.extensions)
-            result = await self._run(query, params, context, allowed)
+            resolved = self.persisted.resolve(params.query, params.extensions)
+            result = await self._run(resolved.query, params, context, allowed)
+            if not _is_request_error(result):
+                self.persisted.remember(resolved)
         except RequestError as exc:
             status = exc.status if media == GRAPHQL_RESPONSE or exc.status in (403, 405) \
                 else 200

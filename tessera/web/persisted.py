@@ -1,12 +1,16 @@
 """Persisted queries: Automatic Persisted Queries, and an allow-list from a manifest.
 
     persisted = PersistedQueries.from_settings(settings.persisted_queries)
-    query = persisted.resolve(params.query, params.extensions)   # or RequestError
+    resolved = persisted.resolve(params.query, params.extensions)   # or RequestError
+    ...                                    # run resolved.query; if it was not refused:
+    persisted.remember(resolved)
 
 APQ (the protocol Apollo Client's persisted-query link speaks): a client sends
 `extensions.persistedQuery = {"version": 1, "sha256Hash": H}` without the query;
 on a miss it gets `PersistedQueryNotFound` and sends the query with the hash,
-which is verified and kept (a bounded LRU, in process). With a manifest
+which is verified, and kept once it has run (a document that does not parse,
+validate or pass the limits is never kept) in an LRU bounded in entries and
+bytes, in process. With a manifest
 (Apollo's `persisted-query-manifest` JSON, or a plain {hash: query} object),
 only the operations listed run: known hashes, or a query whose hash is listed.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +37,30 @@ def sha256(query: str) -> str:
     return hashlib.sha256(query.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True)
+class Resolved:
+    query: str
+    register: str | None = None  # the hash to keep the query under once it has run
+
+
+def _utf8_size(query: str) -> int:
+    return len(query.encode("utf-8", "surrogatepass"))
+
+
 class PersistedQueries:
     def __init__(self, settings: PersistedQuerySettings,
                  manifest: dict[str, str] | None = None) -> None:
         self.enabled = settings.enabled or manifest is not None
         self.manifest = manifest
-        self._store: LRU[str, str] = LRU(settings.cache_size)
+        self._store: LRU[str, str] = LRU(settings.cache_size, weigh=_utf8_size,
+                                         max_weight=settings.cache_bytes)
 
     @classmethod
     def from_settings(cls, settings: PersistedQuerySettings) -> PersistedQueries:
         manifest = None if settings.manifest is None else load_manifest(settings.manifest)
         return cls(settings, manifest)
 
-    def resolve(self, query: Any, extensions: dict[str, Any] | None) -> str:
+    def resolve(self, query: Any, extensions: dict[str, Any] | None) -> Resolved:
         """The query text to run, or a RequestError saying why there is none."""
         wanted = _persisted_hash((extensions or {}).get("persistedQuery"))
         if wanted is not None and not self.enabled:
@@ -55,7 +71,7 @@ class PersistedQueries:
             found = self._lookup(wanted)
             if found is None:
                 raise RequestError("PERSISTED_QUERY_NOT_FOUND", NOT_FOUND)
-            return found
+            return Resolved(found)
         if not isinstance(query, str):
             raise RequestError("BAD_REQUEST", "'query' must be a string.")
         if wanted is not None or self.manifest is not None:
@@ -69,8 +85,13 @@ class PersistedQueries:
                                        "the operations in its persisted-query manifest.",
                                        403)
             else:
-                self._store.put(actual, query)
-        return query
+                return Resolved(query, register=actual)
+        return Resolved(query)
+
+    def remember(self, resolved: Resolved) -> None:
+        """Keep a registered query: call once it ran (parsed, validated, limits passed)."""
+        if resolved.register is not None:
+            self._store.put(resolved.register, resolved.query)
 
     def _lookup(self, digest: str) -> str | None:
         if self.manifest is not None:
