@@ -13,8 +13,8 @@ import argparse
 import uvicorn
 
 from tessera.app import create_app
-from tessera.cli import uvicorn_options
 from tessera.config import load_settings
+from tessera.web.server import uvicorn_options
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from .web.health import Phase, healthz, readyz
 from .web.landing import endpoint
 from .web.ratelimit import RateLimiter
 from .web.rest import RestRoutes, http_error
+from .web.server import guarded_protocol
 
 
 def serve_app() -> Starlette:
@@ -42,6 +43,7 @@ def serve_app() -> Starlette:
     settings = load_settings()
     configure_logging(settings.server)
     tracing.setup(settings.tracing)
+    guarded_protocol(settings.server)  # this worker's slow-client deadlines
     return create_app(settings)
 
 

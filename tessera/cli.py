@@ -15,7 +15,6 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from .config import SERVICES, Settings, load_settings
 from .errors import ConfigError
@@ -69,8 +68,10 @@ def _serve(args: argparse.Namespace) -> int:
     from .app import create_app
     from .observability import tracing
     from .web.health import DrainingServer
+    from .web.server import raise_fd_limit, uvicorn_options
 
     tracing.setup(settings.tracing)
+    raise_fd_limit(server.max_connections + _backend_connections(settings) + 64)
     config = uvicorn.Config(create_app(settings), host=host, port=port,
                             **uvicorn_options(settings))
     DrainingServer(config, server.drain_delay_s).run()
@@ -86,9 +87,11 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, host: str, port
     import uvicorn
 
     from .observability.metrics import MULTIPROC_ENV
+    from .web.server import raise_fd_limit, uvicorn_options
 
     if args.config:
         os.environ["TESSERA_CONFIG"] = os.path.abspath(args.config)
+    raise_fd_limit(settings.server.max_connections + _backend_connections(settings) + 64)
     metrics_dir = tempfile.mkdtemp(prefix="tessera-metrics-")
     os.environ[MULTIPROC_ENV] = metrics_dir
     try:
@@ -97,6 +100,10 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, host: str, port
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _backend_connections(settings: Settings) -> int:
+    return sum(settings.policy(name).max_connections for name in SERVICES)
 
 
 def describe_profile(settings: Settings) -> str:
@@ -111,15 +118,6 @@ def describe_profile(settings: Settings) -> str:
     hint = "" if server.profile == "production" else \
         ' (set [server] profile = "production" for a public deployment)'
     return f"profile {server.profile}: {switches}; {', '.join(extra)}{hint}"
-
-
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """How uvicorn runs the gateway (shared with the benchmark's baseline): uvloop
-    and httptools where installed, and no access log (a line per request from
-    uvicorn costs more than the request does at zero backend latency)."""
-    return {"log_level": settings.server.log_level, "loop": "auto", "http": "auto",
-            "access_log": False, "log_config": None,  # logging is configured by Tessera
-            "timeout_graceful_shutdown": settings.server.shutdown_grace_s}
 
 
 def _demo_backends(args: argparse.Namespace) -> int:

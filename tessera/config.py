@@ -85,6 +85,14 @@ class ServerSettings(_Section):
     request_log: bool = True  # one line per client request on tessera.request
     shutdown_grace_s: float = Field(20, ge=0, le=600)
     drain_delay_s: float = Field(0, ge=0, le=120)
+    # Slow clients: a request's headers must arrive within header_timeout_s of the
+    # connection opening (or of the previous response), its body within
+    # body_timeout_s of its headers; an idle kept-alive connection closes after
+    # keep_alive_s; beyond max_connections open connections, requests get 503.
+    header_timeout_s: float = Field(10, gt=0, le=300)
+    body_timeout_s: float = Field(30, gt=0, le=600)
+    keep_alive_s: float = Field(5, gt=0, le=300)
+    max_connections: int = Field(1000, ge=1, le=1_000_000)
 
     @model_validator(mode="before")
     @classmethod
@@ -130,13 +138,15 @@ class PersistedQuerySettings(_Section):
 
 
 class RateLimitSettings(_Section):
-    """`[rate_limit]`: a token bucket per client (the `key_header` value when sent,
-    else the peer address), in-process. A batch of N operations takes N tokens."""
+    """`[rate_limit]`: a token bucket per client, in-process: per API key for the
+    keys listed in `api_keys` (sent in `key_header`), else per peer address (an
+    unknown key buys no bucket of its own). A batch of N operations takes N tokens."""
 
     enabled: bool = False
     requests_per_second: float = Field(50, gt=0)
     burst: int = Field(100, ge=1)
     key_header: str = "x-api-key"
+    api_keys: list[str] = Field(default_factory=list)
     max_clients: int = Field(100_000, ge=1)
 
 

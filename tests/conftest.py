@@ -89,13 +89,14 @@ async def gql(client: httpx.AsyncClient, query: str, variables: dict[str, Any] |
 
 
 @contextmanager
-def live_server(app: Any) -> Iterator[str]:
-    """`app` served by uvicorn on a free 127.0.0.1 port in a thread; yields its base URL."""
+def live_server(app: Any, **options: Any) -> Iterator[str]:
+    """`app` served by uvicorn on a free 127.0.0.1 port in a thread; yields its base URL.
+    `options` are uvicorn.Config's (e.g. `**uvicorn_options(settings)`)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
+                                           **{"log_level": "warning", **options}))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

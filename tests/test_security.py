@@ -224,7 +224,8 @@ def test_token_bucket_refills_at_the_configured_rate() -> None:
 
 
 async def test_over_the_rate_is_429_with_retry_after_per_client_key() -> None:
-    settings = {"rate_limit": {"enabled": True, "requests_per_second": 0.5, "burst": 2}}
+    settings = {"rate_limit": {"enabled": True, "requests_per_second": 0.5, "burst": 2,
+                               "api_keys": ["team-a"]}}
     recorder = Recorder()
     async with gateway(settings, transport=recorder) as client:
         statuses = [(await client.post("/graphql", json={"query": ORDER})).status_code
@@ -237,6 +238,6 @@ async def test_over_the_rate_is_429_with_retry_after_per_client_key() -> None:
     assert limited.status_code == 429
     assert int(limited.headers["retry-after"]) >= 1
     assert limited.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
-    assert keyed.status_code == 200  # its own bucket
+    assert keyed.status_code == 200  # a configured key: its own bucket
     assert route.status_code == 429 and route.json()["code"] == "RATE_LIMITED"
     assert recorder.counts() == {"orders": 3}

@@ -3,10 +3,12 @@
     limiter = RateLimiter(settings.rate_limit)
     wait_s = limiter.take(key, tokens=1)    # 0.0 when allowed, else seconds to wait
 
-Each client key (the API key header when sent, else the peer address) has a
-bucket of `burst` tokens refilled at `requests_per_second`. Buckets are kept for
-the `max_clients` most recently seen keys; a forgotten key starts full again,
-which errs on the side of serving. API keys are kept only as hashes.
+Each client has a bucket of `burst` tokens refilled at `requests_per_second`. A
+client is a configured API key (`api_keys`, sent in `key_header`), else its peer
+address: a key the config does not list is ignored, so sending a fresh random
+key per request buys no fresh bucket. Buckets are kept for the `max_clients`
+most recently seen clients; a forgotten one starts full again, which errs on
+the side of serving. API keys are kept only as hashes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from ..errors import RequestError
 from ..lru import LRU
 
 
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 class RateLimiter:
     def __init__(self, settings: RateLimitSettings, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -31,6 +37,7 @@ class RateLimiter:
         self._burst = float(settings.burst)
         self._clock = clock
         self._buckets: LRU[str, tuple[float, float]] = LRU(settings.max_clients)  # tokens, at
+        self._keys = frozenset(_digest(key) for key in settings.api_keys)
 
     def take(self, key: str, tokens: int = 1) -> float:
         """Take `tokens` from `key`'s bucket: 0.0 if there were enough, else the
@@ -47,8 +54,10 @@ class RateLimiter:
 
     def client_key(self, request: Request) -> str:
         given = request.headers.get(self.settings.key_header)
-        if given:
-            return "key:" + hashlib.sha256(given.encode()).hexdigest()[:32]
+        if given and self._keys:
+            digest = _digest(given)
+            if digest in self._keys:
+                return "key:" + digest
         return "peer:" + (request.client.host if request.client else "unknown")
 
     def check(self, request: Request, tokens: int = 1) -> None:

@@ -1,0 +1,112 @@
+"""How uvicorn serves the app: its options, and an HTTP protocol with deadlines
+for clients that send slowly.
+
+    config = uvicorn.Config(app, host=host, port=port, **uvicorn_options(settings))
+
+uvicorn times out an idle keep-alive connection, but not one that sends half a
+request line, half its headers or half its body and then waits: such a
+connection is held forever, and a thousand of them exhaust the process's file
+descriptors (slowloris). `GuardedHttp` closes a connection whose headers have
+not all arrived `header_timeout_s` after it opened (or after its previous
+response), or whose body has not all arrived `body_timeout_s` after its headers.
+`max_connections` (uvicorn's `limit_concurrency`) answers 503 beyond that many
+open connections or requests in flight, and `raise_fd_limit` lifts the soft
+file-descriptor limit to the hard one at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ..config import ServerSettings, Settings
+
+log = logging.getLogger("tessera.server")
+
+
+class GuardedHttp(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with header and body deadlines."""
+
+    header_timeout_s = 10.0
+    body_timeout_s = 30.0
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.header_timeout_s, "headers")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._deadline is None:  # a next request on a kept-alive connection
+            self._arm(self.header_timeout_s, "headers")
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+        self._arm(self.body_timeout_s, "body")
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self, seconds: float, what: str) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._too_slow, what)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self, what: str) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            log.info("closed a connection from %s: its request %s did not arrive in time",
+                     self.client[0] if self.client else "?", what)
+            self.transport.close()
+
+
+def guarded_protocol(server: ServerSettings) -> type[GuardedHttp]:
+    """The protocol class, with this config's deadlines. Set on the class itself (one
+    server per process): uvicorn's workers get the class by name, and each worker
+    sets its deadlines again when `tessera.app.serve_app` reads the config."""
+    GuardedHttp.header_timeout_s = server.header_timeout_s
+    GuardedHttp.body_timeout_s = server.body_timeout_s
+    return GuardedHttp
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn runs the gateway (shared with the benchmark's baseline): uvloop
+    where installed, the guarded httptools protocol, the connection limit, and no
+    access log (a line per request from uvicorn costs more than the request does
+    at zero backend latency)."""
+    server = settings.server
+    return {"log_level": server.log_level, "loop": "auto", "http": guarded_protocol(server),
+            "access_log": False, "log_config": None,  # logging is configured by Tessera
+            "timeout_keep_alive": server.keep_alive_s,
+            "limit_concurrency": server.max_connections,
+            "timeout_graceful_shutdown": server.shutdown_grace_s}
+
+
+def raise_fd_limit(wanted: int) -> None:
+    """Lift the soft open-files limit toward the hard one (connections and backend
+    pools need a descriptor each); say so when even that is below `wanted`."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, wanted)
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft < wanted:
+        log.warning("the open-files limit is %d, below the %d that server.max_connections "
+                    "and the backend pools may need; raise it (ulimit -n)", soft, wanted)

@@ -1,0 +1,93 @@
+"""Slow clients (tessera/web/server.py): half a header, half a body, or nothing at
+all, against a real uvicorn socket with the options `tessera serve` uses."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+from conftest import live_server
+
+from tessera.app import create_app
+from tessera.config import parse_settings
+from tessera.web.server import uvicorn_options
+
+SETTINGS = {"server": {"header_timeout_s": 0.5, "body_timeout_s": 0.5, "max_connections": 20,
+                       "log_level": "error"}}
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    settings = parse_settings(SETTINGS)
+    with live_server(create_app(settings), **uvicorn_options(settings)) as base:
+        yield base
+
+
+def address(url: str) -> tuple[str, int]:
+    host, port = url.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+@contextmanager
+def connected(url: str, sent: bytes) -> Iterator[socket.socket]:
+    sock = socket.create_connection(address(url), timeout=15)
+    try:
+        if sent:
+            sock.sendall(sent)
+        yield sock
+    finally:
+        sock.close()
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """True when the server closes the connection (recv gives EOF, or a reset)."""
+    try:
+        while sock.recv(4096):
+            pass
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("sent", [
+    b"",  # connects and says nothing
+    b"GET /healthz HT",  # half a request line
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ",  # half its headers
+    (b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+     b"Content-Length: 100\r\n\r\n{\"query\":"),  # half its body
+], ids=["nothing", "half a request line", "half the headers", "half the body"])
+def test_a_slow_request_is_closed(url: str, sent: bytes) -> None:
+    with connected(url, sent) as sock:
+        assert closed_by_server(sock)
+
+
+def test_slow_connections_beyond_the_limit_are_refused_then_freed(url: str) -> None:
+    slow = [socket.create_connection(address(url), timeout=15) for _ in range(25)]
+    try:
+        for sock in slow:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        busy = httpx.get(f"{url}/healthz", timeout=15)
+        assert busy.status_code == 503  # over server.max_connections
+        assert all(closed_by_server(sock) for sock in slow)
+        deadline = time.monotonic() + 15
+        while (answer := httpx.get(f"{url}/healthz", timeout=15)).status_code != 200:
+            assert time.monotonic() < deadline, "the slow connections were never freed"
+            time.sleep(0.1)
+        assert answer.json() == {"status": "ok"}
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_a_prompt_client_on_a_kept_alive_connection_is_served(url: str) -> None:
+    with httpx.Client(base_url=url, timeout=15) as client:
+        first = client.get("/healthz")
+        time.sleep(0.3)  # idle, but within keep-alive and the header deadline
+        second = client.get("/healthz")
+    assert first.status_code == second.status_code == 200
