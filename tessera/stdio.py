@@ -1,18 +1,19 @@
-"""The line protocol (`tessera stdio`), SPEC section 4.
+"""The line protocol (`tessera stdio`).
 
 JSON envelopes `{"src", "dest", "body"}` on stdin, one reply each on stdout,
-flushed. A message may span several lines: messages are framed by balancing
-braces (strings and escapes respected), not by newlines. Bad input gets an
-`error` reply and the process keeps reading.
+flushed. A message may span several lines (see `tessera.framing`). Every bad
+message gets its own `error` reply and the process keeps reading; it exits 0
+at the end of input, whatever came before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
-from collections.abc import Iterator
-from typing import Any, TextIO
+from collections.abc import AsyncIterator
+from typing import IO, Any
 
 from pydantic import ValidationError
 
@@ -20,64 +21,10 @@ from .aggregate.routes import Aggregator, build_plans
 from .backends import Backends
 from .config import SERVICES, Aggregation, Settings, shipped_routes
 from .errors import ConfigError
+from .framing import MAX_MESSAGE_BYTES, Frame, Framer
 from .schema import build_schema
 
-MAX_MESSAGE_CHARS = 1024 * 1024
-
-
-class Framer:
-    """Splits a character stream into top-level JSON texts (or bad fragments)."""
-
-    def __init__(self) -> None:
-        self._buf: list[str] = []
-        self._depth = 0
-        self._in_string = False
-        self._escape = False
-        self._size = 0
-
-    def feed(self, text: str) -> Iterator[tuple[bool, str]]:
-        """Yield (ok, text): ok=True for a balanced message, False for garbage."""
-        for ch in text:
-            if self._depth == 0:
-                if ch in "{[":
-                    if self._buf:
-                        yield False, "".join(self._buf)
-                    self._buf, self._size = [ch], 1
-                    self._depth = 1
-                elif not ch.isspace():
-                    self._buf.append(ch)
-                elif self._buf:  # garbage runs to the end of its line
-                    if ch == "\n":
-                        yield False, "".join(self._buf)
-                        self._buf = []
-                    else:
-                        self._buf.append(ch)
-                continue
-            self._buf.append(ch)
-            self._size += 1
-            if self._in_string:
-                if self._escape:
-                    self._escape = False
-                elif ch == "\\":
-                    self._escape = True
-                elif ch == '"':
-                    self._in_string = False
-            elif ch == '"':
-                self._in_string = True
-            elif ch in "{[":
-                self._depth += 1
-            elif ch in "}]":
-                self._depth -= 1
-                if self._depth == 0:
-                    yield True, "".join(self._buf)
-                    self._buf = []
-            if self._size > MAX_MESSAGE_CHARS:
-                yield False, "".join(self._buf[:80])
-                self._reset()
-
-    def _reset(self) -> None:
-        self._buf, self._depth, self._in_string, self._escape, self._size = [], 0, False, False, 0
-
+log = logging.getLogger("tessera.stdio")
 
 def short_form(pattern: str, services: Any) -> dict[str, Any]:
     """`{"backends": [...]}`: those requests of the shipped definition of the route."""
@@ -165,30 +112,71 @@ def _error(msg_id: Any, code: str, text: str) -> dict[str, Any]:
     return {"type": "error", "in_reply_to": msg_id, "code": code, "text": text}
 
 
-def _write(out: TextIO, dest: Any, body: dict[str, Any]) -> None:
-    out.write(json.dumps({"src": "gateway", "dest": dest, "body": body}) + "\n")
+def _write(out: IO[bytes], dest: Any, body: dict[str, Any]) -> None:
+    try:
+        text = json.dumps({"src": "gateway", "dest": dest, "body": body}, allow_nan=False)
+    except (TypeError, ValueError):  # nothing we reply with may be invalid JSON
+        text = json.dumps({"src": "gateway", "dest": None, "body": _error(
+            None, "internal", "the reply could not be encoded as JSON")})
+    out.write(text.encode("utf-8") + b"\n")
     out.flush()
 
 
-async def serve_stdio(settings: Settings, stdin: TextIO = sys.stdin,
-                      stdout: TextIO = sys.stdout) -> None:
+async def _lines(stream: IO[bytes]) -> AsyncIterator[bytes | None]:
+    """Lines of bytes as they arrive; None for a line longer than a message may be
+    (it is dropped while it is read, never buffered whole)."""
     loop = asyncio.get_running_loop()
+    pending = bytearray()
+    dropping = False
+    while piece := await loop.run_in_executor(None, stream.readline, 64 * 1024):
+        ended = piece.endswith(b"\n")
+        if dropping:
+            dropping = not ended
+            continue
+        pending += piece
+        if len(pending) > MAX_MESSAGE_BYTES:
+            pending.clear()
+            dropping = not ended
+            yield None
+        elif ended:
+            yield bytes(pending)
+            pending.clear()
+    if pending:
+        yield bytes(pending)
+
+
+async def _answer(session: Session, frame: Frame, out: IO[bytes]) -> None:
+    if frame.error is not None:
+        _write(out, None, _error(None, "bad_json", frame.error))
+        return
+    message = frame.value
+    dest = message.get("src") if isinstance(message, dict) else None
+    try:
+        body = await session.reply_to(message)
+    except Exception:  # a bug must cost one reply, never the process
+        log.exception("stdio: unexpected error answering a message")
+        body = _error(_msg_id(message), "internal", "Unexpected error.")
+    _write(out, dest, body)
+
+
+def _msg_id(message: Any) -> Any:
+    body = message.get("body") if isinstance(message, dict) else None
+    return body.get("msg_id") if isinstance(body, dict) else None
+
+
+async def serve_stdio(settings: Settings, stdin: IO[bytes] | None = None,
+                      stdout: IO[bytes] | None = None) -> None:
+    """Answer every message on `stdin` (bytes) until its end."""
+    stdin = stdin if stdin is not None else sys.stdin.buffer
+    stdout = stdout if stdout is not None else sys.stdout.buffer
     backends = Backends.open(settings)
     session = Session(settings, backends)
     framer = Framer()
     try:
-        while line := await loop.run_in_executor(None, stdin.readline):
-            for ok, text in framer.feed(line if line.endswith("\n") else line + "\n"):
-                if not ok:
-                    _write(stdout, None, _error(None, "bad_json", f"not JSON: {text[:80]!r}"))
-                    continue
-                try:
-                    message = json.loads(text)
-                except ValueError as exc:
-                    _write(stdout, None, _error(None, "bad_json", f"not JSON: {exc}"))
-                    continue
-                body = await session.reply_to(message)
-                dest = message.get("src") if isinstance(message, dict) else None
-                _write(stdout, dest, body)
+        async for line in _lines(stdin):
+            for frame in framer.feed(line):
+                await _answer(session, frame, stdout)
+        for frame in framer.finish():
+            await _answer(session, frame, stdout)
     finally:
         await backends.aclose()

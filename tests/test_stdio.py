@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from tessera.stdio import Framer
+import pytest
+
+from tessera.framing import Frame, Framer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,8 +76,82 @@ def test_bad_input_gets_errors_and_reading_goes_on() -> None:
 
 def test_framer_handles_braces_inside_strings() -> None:
     framer = Framer()
-    out = list(framer.feed('{"a": "}{\\"",\n'))
-    assert out == []
-    out = list(framer.feed(' "b": [1, {"c": 2}]} {"d": 1}\n'))
-    assert [ok for ok, _ in out] == [True, True]
-    assert json.loads(out[0][1]) == {"a": '}{"', "b": [1, {"c": 2}]}
+    assert list(framer.feed(b'{"a": "}{\\"",\n')) == []
+    out = list(framer.feed(b' "b": [1, {"c": 2}]} {"d": 1}\n'))
+    assert out == [Frame({"a": '}{"', "b": [1, {"c": 2}]}), Frame({"d": 1})]
+
+
+def test_framer_decides_with_the_decoder_incomplete_waits_invalid_is_refused() -> None:
+    framer = Framer()
+    assert list(framer.feed(b"[1,2\n")) == []  # could go on: wait
+    bad, good = framer.feed(b'{"ok": 1}\n')  # could not: one error, then the message
+    assert bad.error is not None and "delimiter" in bad.error
+    assert good == Frame({"ok": 1})
+    assert list(framer.feed(b'{"a":\n')) == []
+    assert list(framer.finish()) == [Frame(error="the input ended in the middle of a "
+                                              "message")]
+
+
+def test_a_pretty_printed_message_costs_linear_work() -> None:
+    framer = Framer()
+    body = {"items": [{"n": n, "inner": {"x": n}} for n in range(5000)]}
+    lines = json.dumps(body, indent=2).encode().splitlines(keepends=True)
+    out = [frame for line in lines for frame in framer.feed(line + b"" if line.endswith(
+        b"\n") else line + b"\n")]
+    assert out == [Frame(body)]
+
+
+ORDER_42 = {"src": "c9", "dest": "gateway", "body": {
+    "type": "api_request", "msg_id": 9, "path": "/api/orders/42/details"}}
+BAD_MESSAGES = {
+    "not json": b"{this is not json\n",
+    "unclosed list": b"[1,2\n",
+    "unterminated string": b'{"a": "unterminated\n',
+    "a message over 1 MiB with a brace in a string":
+        b'{"s": "' + b"{" * (1100 * 1024) + b'"}\n',
+    "100,000 nested [": b"[" * 100_000 + b"\n",
+    "NaN msg_id": b'{"src": "c", "body": {"type": "init", "msg_id": NaN}}\n',
+    "invalid UTF-8": b'{"src": "c\xff\xfe", "body": {}}\n',
+    "a pretty-printed message with an error inside":
+        b'{\n  "src": "c",\n  "body": {\n    "type": tru\n  }\n}\n',
+}
+
+
+@pytest.mark.parametrize("bad", BAD_MESSAGES.values(), ids=BAD_MESSAGES.keys())
+def test_one_bad_message_gets_one_error_and_the_next_is_answered(bad: bytes) -> None:
+    replies = run_stdio_bytes(bad + json.dumps(ORDER_42).encode() + b"\n")
+    error, answer = replies
+    assert error["body"]["type"] == "error" and error["body"]["code"] == "bad_json"
+    assert answer["body"]["in_reply_to"] == 9 and answer["body"]["status"] == 200
+    assert answer["body"]["body"]["user"]["name"] == "Aziz"
+
+
+def test_eof_in_the_middle_of_a_message_is_answered_and_exits_0() -> None:
+    replies = run_stdio_bytes(json.dumps(ORDER_42).encode() + b'\n{"src": "c", "body": {')
+    assert replies[0]["body"]["status"] == 200
+    assert replies[1]["body"]["code"] == "bad_json"
+    assert "ended in the middle" in replies[1]["body"]["text"]
+
+
+def test_a_template_that_cannot_be_filled_is_refused_at_init() -> None:
+    init = {"src": "c", "dest": "gateway", "body": {"type": "init", "msg_id": 1, "aggregations": {
+        "/api/x/*": {"backend_requests": [{"service": "orders",
+                                           "path_template": "/orders/{id:{x}}"}]}}}}
+    request = {"src": "c", "dest": "gateway", "body": {"type": "api_request", "msg_id": 2,
+                                                        "path": "/api/x/1"}}
+    refused, answer = run_stdio_bytes(b"".join(json.dumps(m).encode() + b"\n"
+                                               for m in (init, request)))
+    assert refused["body"]["code"] == "bad_config"
+    assert "path_template" in refused["body"]["text"]
+    assert answer["body"]["status"] == 404  # the shipped routes stayed; /api/x/* is not one
+
+
+def run_stdio_bytes(data: bytes) -> list[dict[str, Any]]:
+    """The process under a strict C locale, fed bytes: it must answer and exit 0."""
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}
+    env.pop("PYTHONIOENCODING", None)
+    done = subprocess.run([sys.executable, "-m", "tessera", "stdio"], input=data, cwd=ROOT,
+                          capture_output=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert b"Traceback" not in done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]

@@ -78,7 +78,20 @@ def _key(pattern: str, rest: str) -> str:
 
 
 def placeholders(template: str) -> tuple[str, ...]:
-    names = [name for _, name, _, _ in _PLACEHOLDER.parse(template) if name is not None]
+    """The `{name}` placeholders of a template; anything else in braces (a format
+    spec, a conversion, an index) is refused, so that filling it cannot fail later.
+
+    >>> placeholders("/orders/{order_id}?x={x}")
+    ('order_id', 'x')
+    """
+    names = []
+    for _, name, spec, conversion in _PLACEHOLDER.parse(template):
+        if name is None:
+            continue
+        if spec or conversion or not name.isidentifier():
+            raise ValueError(f"'{{{name}{'!' + conversion if conversion else ''}"
+                             f"{':' + spec if spec else ''}}}' is not a plain {{name}}")
+        names.append(name)
     return tuple(dict.fromkeys(names))
 
 
@@ -86,10 +99,10 @@ def _step(pattern: str, index: int, request: BackendRequest) -> Step:
     where = _key(pattern, f".backend_requests[{index}]")
     try:
         names = placeholders(request.path_template)
-    except ValueError as exc:
-        raise ConfigError(f"{where}.path_template", f"bad template: {exc}") from None
-    if any(not n.isidentifier() for n in names):
-        raise ConfigError(f"{where}.path_template", "placeholders must be plain names")
+        request.path_template.format_map({name: "x" for name in names})
+    except (ValueError, KeyError, IndexError) as exc:
+        raise ConfigError(f"{where}.path_template", f"bad template: {exc}; placeholders "
+                          "are plain names, e.g. /orders/{order_id}") from None
     source = None
     if request.source is not None:
         head, _, rest = request.source.partition(".")
