@@ -20,11 +20,13 @@ from .config import SERVICES, Settings, load_settings
 from .errors import ConfigError
 
 EXIT_CONFIG = 2
+DISTRIBUTION = "tessera-gateway"  # the package index name ("tessera" is someone else's)
 
 
 def _settings(path: str | None) -> Settings:
     """Load the config and check everything built from it (routes, operations)."""
     from .aggregate.routes import build_plans
+    from .observability import tracing
     from .schema import build_schema
     from .web.persisted import PersistedQueries
 
@@ -32,11 +34,7 @@ def _settings(path: str | None) -> Settings:
         settings = load_settings(path)
         build_plans(settings.aggregations, build_schema(settings))
         PersistedQueries.from_settings(settings.persisted_queries)  # reads the manifest
-        if settings.tracing.enabled:
-            import importlib.util
-            if importlib.util.find_spec("opentelemetry.sdk") is None:
-                raise ConfigError("tracing.enabled", "needs the OpenTelemetry packages: "
-                                  "pip install 'tessera[otel]'")
+        tracing.check(settings.tracing)
         return settings
     except ConfigError as exc:
         print(f"tessera: config error: {exc}", file=sys.stderr)
@@ -121,7 +119,7 @@ def describe_profile(settings: Settings) -> str:
 
 
 def _demo_backends(args: argparse.Namespace) -> int:
-    from .demo import serve_demo_backends
+    from .demo import PortTaken, serve_demo_backends
 
     unknown = sorted((set(args.fail) | ({args.only} if args.only else set())) - set(SERVICES))
     if unknown:
@@ -131,6 +129,9 @@ def _demo_backends(args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve_demo_backends(args.host, args.port, latency_ms=args.latency_ms,
                                         failing=args.fail, only=args.only))
+    except PortTaken as exc:
+        print(f"tessera: demo-backends: {exc}; choose another with --port", file=sys.stderr)
+        return EXIT_CONFIG
     except KeyboardInterrupt:
         pass
     return 0
@@ -160,8 +161,18 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tessera", description="GraphQL composition gateway")
+    parser.add_argument("--version", action="version", version=f"tessera {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve the gateway")

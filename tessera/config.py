@@ -116,7 +116,7 @@ class LimitSettings(_Section):
 
 class TracingSettings(_Section):
     """`[tracing]`: OpenTelemetry spans, exported over OTLP/HTTP (needs
-    `pip install 'tessera[otel]'`). Off by default; the standard OTEL_* variables
+    `pip install 'tessera-gateway[otel]'`). Off by default; the standard OTEL_* variables
     apply when `otlp_endpoint` is not set."""
 
     enabled: bool = False

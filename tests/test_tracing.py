@@ -83,6 +83,6 @@ def test_enabling_tracing_without_the_packages_is_a_config_error(
         return real(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_otel)
-    with pytest.raises(ConfigError, match=r"pip install 'tessera\[otel\]'"):
+    with pytest.raises(ConfigError, match=r"pip install 'tessera-gateway\[otel\]'"):
         tracing.setup(TracingSettings(enabled=True))
     assert tracing.active is False

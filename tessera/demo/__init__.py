@@ -10,6 +10,7 @@ the gateway's clients talk to it exactly as they would to real services.
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
 from collections.abc import Iterable
 
@@ -21,7 +22,8 @@ from ..config import SERVICES
 from .services import build_service_apps
 from .store import open_store
 
-__all__ = ["build_demo_app", "embedded_transport", "open_store", "serve_demo_backends"]
+__all__ = ["PortTaken", "build_demo_app", "embedded_transport", "open_store",
+           "serve_demo_backends"]
 
 _store: sqlite3.Connection | None = None
 
@@ -54,9 +56,25 @@ async def serve_demo_backends(host: str = "127.0.0.1", port: int = 8101, *,
 
     apps = build_service_apps(shared_store(), latency_ms=latency_ms, failing=failing)
     ports = {only: port} if only else {name: port + i for i, name in enumerate(SERVICES)}
-    servers = [uvicorn.Server(uvicorn.Config(apps[name], host=host, port=at,
-                                             log_level="warning", lifespan="off"))
-               for name, at in ports.items()]
+    sockets = {name: listening_socket(host, at, name) for name, at in ports.items()}
+    servers = [(uvicorn.Server(uvicorn.Config(apps[name], log_level="warning",
+                                              lifespan="off")), sockets[name])
+               for name in ports]
     for name, at in ports.items():
         print(f"demo {name:<9} http://{host}:{at}", flush=True)
-    await asyncio.gather(*(server.serve() for server in servers))
+    await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
+
+
+class PortTaken(OSError):
+    """A port the demo services need is in use (or cannot be bound)."""
+
+
+def listening_socket(host: str, port: int, name: str) -> socket.socket:
+    """Bind before serving, so a taken port is one clear sentence, not a traceback."""
+    try:
+        sock = socket.create_server((host, port), reuse_port=False)
+    except OSError as exc:
+        raise PortTaken(f"port {port} on {host} (for the {name} service) cannot be used: "
+                        f"{exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock

@@ -25,7 +25,14 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
                                                                         default=None)
 access = logging.getLogger("tessera.request")
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Record attributes that are not extra fields; uvicorn's `color_message` (the same
+# message with terminal escape codes) is never wanted in a log line.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
+
+
+def _extra(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items()
+            if k not in _STANDARD and not k.startswith("_")}
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,9 +45,7 @@ class JsonFormatter(logging.Formatter):
         rid = request_id.get()
         if rid is not None:
             line["request_id"] = rid
-        for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
-                line[key] = value
+        line.update(_extra(record))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()
@@ -52,8 +57,10 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
-        fields = {k: v for k, v in vars(record).items()
-                  if k not in _STANDARD and not k.startswith("_")}
+        rid = request_id.get()
+        if rid is not None:
+            text += f" request_id={rid}"
+        fields = _extra(record)
         if fields:
             text += " " + " ".join(f"{k}={v}" for k, v in fields.items())
         return text

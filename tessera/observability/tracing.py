@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing, optional: `pip install 'tessera[otel]'` and `[tracing] enabled`.
+"""OpenTelemetry tracing, optional: `pip install 'tessera-gateway[otel]'` and `[tracing] enabled`.
 
     setup(settings.tracing)                       # at start; no-op when disabled
     with span("backend users", {"tessera.service": "users"}):  # no-op when off
@@ -12,6 +12,7 @@ skip all of it, so it costs nothing.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -23,24 +24,47 @@ active = False
 _tracer: Any = None
 
 
+_PACKAGES = ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter")
+
+
+def check(settings: TracingSettings, *, exporter_needed: bool = True) -> None:
+    """ConfigError when tracing is on and its packages (the SDK and the OTLP
+    exporter: the [otel] extra) cannot be imported."""
+    if not settings.enabled:
+        return
+    wanted = _PACKAGES if exporter_needed else _PACKAGES[:1]
+    missing = [name for name in wanted if not _importable(name)]
+    if missing:
+        raise ConfigError("tracing.enabled", f"needs the OpenTelemetry packages ("
+                          f"{', '.join(missing)} cannot be imported): "
+                          "pip install 'tessera-gateway[otel]'")
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package is missing
+        return False
+
+
 def setup(settings: TracingSettings, exporter: Any = None) -> None:
     """Start tracing as configured. `exporter` (tests) replaces the OTLP exporter."""
     global active, _tracer
     if not settings.enabled:
         active, _tracer = False, None
         return
-    try:
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-        from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
-    except ImportError:
-        raise ConfigError("tracing.enabled", "needs the OpenTelemetry packages: "
-                          "pip install 'tessera[otel]'") from None
+    check(settings, exporter_needed=exporter is None)
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+    from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
+
     provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}),
                               sampler=TraceIdRatioBased(settings.sample_ratio))
     if exporter is None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
+            OTLPSpanExporter,
+        )
         exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint) \
             if settings.otlp_endpoint else OTLPSpanExporter()
         provider.add_span_processor(BatchSpanProcessor(exporter))
