@@ -40,6 +40,7 @@ def test_compose_runs_the_gateway_against_five_service_containers() -> None:
     gateway_service = services["gateway"]
     assert "8000:8000" in gateway_service["ports"]
     assert set(gateway_service["depends_on"]) == set(SERVICES)
+    assert (ROOT / ".dockerignore").read_text().splitlines()[1] == "*"  # a small context
     mount = gateway_service["volumes"][0].split(":")
     config = load_settings(DOCKER / mount[0])
     assert gateway_service["environment"]["TESSERA_CONFIG"] == mount[1]
@@ -49,6 +50,10 @@ def test_compose_runs_the_gateway_against_five_service_containers() -> None:
         port = command[command.index("--port") + 1]
         assert config.url(name) == f"http://{name}:{port}"  # reached by service name
         assert services[name]["build"]["dockerfile"] == "docker/Dockerfile"
+        # its health check probes the port it listens on, not the gateway's 8000
+        probe = " ".join(services[name]["healthcheck"]["test"])
+        assert f"127.0.0.1:{port}/healthz" in probe
+        assert gateway_service["depends_on"][name] == {"condition": "service_healthy"}
 
 
 def _rendered() -> list[dict[str, Any]]:

@@ -114,7 +114,8 @@ def _reviews_service(db: sqlite3.Connection) -> list[Route]:
 
 class _Conditions:
     """Wraps a service app with the drill knobs (added latency, forced 503) and counts
-    the requests it serves (`GET /_demo/calls`, read by the benchmark)."""
+    the requests it serves (`GET /_demo/calls`, read by the benchmark). `GET /healthz`
+    answers 200 (a container's health check), uncounted and never failed."""
 
     def __init__(self, app: ASGIApp, latency_ms: float, failing: bool) -> None:
         self.app = app
@@ -126,6 +127,9 @@ class _Conditions:
         if scope["type"] == "http":
             if scope["path"] == "/_demo/calls":  # for benchmarks: requests served so far
                 await JSONResponse({"calls": self.calls})(scope, receive, send)
+                return
+            if scope["path"] == "/healthz":
+                await JSONResponse({"status": "ok"})(scope, receive, send)
                 return
             self.calls += 1
             if self.latency:

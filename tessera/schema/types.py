@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
@@ -95,11 +95,12 @@ async def load_each(info: Ctx, loader: Any, keys: Iterable[str]) -> list[Any]:
     return [fresh(info, value, i) for i, value in enumerate(values)]
 
 
-@strawberry.type
+@strawberry.type(description="A rating and comment on a product by a user (reviews service).")
 class Review:
-    id: strawberry.ID
-    rating: int
-    body: str | None
+    id: strawberry.ID = strawberry.field(description="The review's id.")
+    rating: int = strawberry.field(description="The rating given, as the reviews service "
+                                   "stores it (1 to 5 in the demo data).")
+    body: str | None = strawberry.field(description="The review's text, if any.")
     user_id: strawberry.Private[str | None]
     product_id: strawberry.Private[str | None]
 
@@ -111,11 +112,12 @@ class Review:
                    user_id=_opt_id(r, "reviews", "user_id"),
                    product_id=_opt_id(r, "reviews", "product_id"))
 
-    @strawberry.field
+    @strawberry.field(description="The user who wrote it (users service); null if unknown.")
     def author(self, info: Ctx) -> User | None:
         return linked(info, info.context.loaders.users, self.user_id, _one(User.from_record))
 
-    @strawberry.field
+    @strawberry.field(description="The product reviewed (products service); null if "
+                      "unknown.")
     def product(self, info: Ctx) -> Product | None:
         return linked(info, info.context.loaders.products, self.product_id,
                       _one(Product.from_record))
@@ -126,12 +128,13 @@ def _average(records: list[Any]) -> float | None:
     return round(sum(ratings) / len(ratings), 2) if ratings else None
 
 
-@strawberry.type
+@strawberry.type(description="A product of the catalogue (products service), with its stock "
+                 "(inventory service) and reviews (reviews service).")
 class Product:
-    id: strawberry.ID
-    name: str
-    price: float | None
-    description: str | None
+    id: strawberry.ID = strawberry.field(description="The product's id.")
+    name: str = strawberry.field(description="The product's name.")
+    price: float | None = strawberry.field(description="The current unit price.")
+    description: str | None = strawberry.field(description="A longer description, if any.")
 
     @classmethod
     def from_record(cls, r: Any) -> Product:
@@ -140,20 +143,21 @@ class Product:
                    price=_number(r, "products", "price"),
                    description=_check(r, "products", "description", str))
 
-    @strawberry.field
+    @strawberry.field(description="Units in stock (inventory service); null if unknown.")
     def stock(self, info: Ctx) -> int | None:
         return linked(info, info.context.loaders.stock, self.id, _level)
 
-    @strawberry.field
+    @strawberry.field(description="Whether any unit is in stock (inventory service).")
     def in_stock(self, info: Ctx) -> bool | None:
         return linked(info, info.context.loaders.stock, self.id, _positive)
 
-    @strawberry.field
+    @strawberry.field(description="The product's reviews (reviews service).")
     def reviews(self, info: Ctx) -> list[Review] | None:
         return linked(info, info.context.loaders.reviews_by_product, self.id,
                       _all(Review.from_record))
 
-    @strawberry.field
+    @strawberry.field(description="The mean rating of its reviews, to two decimals; null "
+                      "without reviews.")
     def average_rating(self, info: Ctx) -> float | None:
         return linked(info, info.context.loaders.reviews_by_product, self.id, _average)
 
@@ -170,11 +174,11 @@ PRODUCT_LINKS: Links = {  # subjects: product ids
 }
 
 
-@strawberry.type
+@strawberry.type(description="One line of an order: a product and how many of it.")
 class OrderItem:
-    product_id: strawberry.ID
-    quantity: int
-    unit_price: float
+    product_id: strawberry.ID = strawberry.field(description="The id of the product ordered.")
+    quantity: int = strawberry.field(description="How many units were ordered.")
+    unit_price: float = strawberry.field(description="The price of one unit when ordered.")
 
     @classmethod
     def from_record(cls, r: Any) -> OrderItem:
@@ -184,16 +188,16 @@ class OrderItem:
                    quantity=_check(r, "orders", "quantity", int, required=True),
                    unit_price=_number(r, "orders", "unit_price", required=True) or 0.0)
 
-    @strawberry.field
+    @strawberry.field(description="The product ordered (products service); null if unknown.")
     def product(self, info: Ctx) -> Product | None:
         return linked(info, info.context.loaders.products, self.product_id,
                       _one(Product.from_record))
 
-    @strawberry.field
+    @strawberry.field(description="Units of the product in stock now (inventory service).")
     def stock(self, info: Ctx) -> int | None:
         return linked(info, info.context.loaders.stock, self.product_id, _level)
 
-    @strawberry.field
+    @strawberry.field(description="Whether the product is in stock now (inventory service).")
     def in_stock(self, info: Ctx) -> bool | None:
         return linked(info, info.context.loaders.stock, self.product_id, _positive)
 
@@ -206,13 +210,14 @@ ITEM_LINKS: Links = {"product": ("products", _item_product), "stock": ("stock", 
                      "inStock": ("stock", _item_product)}
 
 
-@strawberry.type
+@strawberry.type(description="An order placed by a user (orders service).")
 class Order:
-    id: strawberry.ID
-    status: str | None
-    created_at: str | None
-    total: float | None
-    items: list[OrderItem]
+    id: strawberry.ID = strawberry.field(description="The order's id.")
+    status: str | None = strawberry.field(description="Where the order is, as the orders "
+                                          "service says (e.g. PLACED, SHIPPED).")
+    created_at: str | None = strawberry.field(description="When it was placed (ISO 8601).")
+    total: float | None = strawberry.field(description="The order's total price.")
+    items: list[OrderItem] = strawberry.field(description="What was ordered, line by line.")
     user_id: strawberry.Private[str | None]
 
     @classmethod
@@ -229,13 +234,14 @@ class Order:
         """The order's distinct products, in item order."""
         return list(dict.fromkeys(item.product_id for item in self.items))
 
-    @strawberry.field
+    @strawberry.field(description="The user who placed it (users service); null if unknown "
+                      "or if the users service failed (see errors).")
     def user(self, info: Ctx) -> User | None:
         return linked(info, info.context.loaders.users, self.user_id, _one(User.from_record))
 
-    @strawberry.field
+    @strawberry.field(description="The order's distinct products, in item order (products "
+                      "service); an unknown product is null.")
     async def products(self, info: Ctx) -> list[Product | None]:
-        """The order's distinct products, in item order."""
         return await load_products(info, self.product_ids())
 
 
@@ -257,12 +263,12 @@ async def with_links(info: Ctx, orders: list[Any]) -> None:
                           (ITEM_LINKS, selected(info, "items"), items)])
 
 
-@strawberry.type
+@strawberry.type(description="A customer (users service), with their orders and reviews.")
 class User:
-    id: strawberry.ID
-    name: str
-    email: str | None
-    address: str | None
+    id: strawberry.ID = strawberry.field(description="The user's id.")
+    name: str = strawberry.field(description="The user's name.")
+    email: str | None = strawberry.field(description="The user's email address, if known.")
+    address: str | None = strawberry.field(description="The user's postal address, if known.")
 
     @classmethod
     def from_record(cls, r: Any) -> User:
@@ -271,11 +277,12 @@ class User:
                    email=_check(r, "users", "email", str),
                    address=_check(r, "users", "address", str))
 
-    @strawberry.field
-    async def orders(self, info: Ctx, limit: int = 10) -> list[Order] | None:
+    @strawberry.field(description="The user's latest orders, newest first (orders service).")
+    async def orders(self, info: Ctx, limit: Annotated[int, strawberry.argument(
+            description="How many orders, from 1 to 100.")] = 10) -> list[Order] | None:
         return await load_orders(info, self.id, limit)
 
-    @strawberry.field
+    @strawberry.field(description="The reviews the user wrote (reviews service).")
     def reviews(self, info: Ctx) -> list[Review] | None:
         return linked(info, info.context.loaders.reviews_by_user, self.id,
                       _all(Review.from_record))

@@ -34,5 +34,7 @@ def page() -> HTMLResponse:
 
 
 def files() -> Mount:
-    assets.STATIC.mkdir(parents=True, exist_ok=True)
-    return Mount("/graphiql", StaticFiles(directory=assets.STATIC), name="graphiql")
+    # Never created here: the installed package may be read-only (a non-root
+    # container); when the files are missing the page above says how to fetch them.
+    return Mount("/graphiql", StaticFiles(directory=assets.STATIC, check_dir=False),
+                 name="graphiql")
