@@ -69,17 +69,24 @@ def _decoder(encoding: str, service: str) -> Callable[[], _Inflater] | None:
                              f"({name[:20]!r})")
 
 
+def _too_large(service: str, cap: int) -> BackendBadResponse:
+    return BackendBadResponse(service, f"answered with more than {cap} bytes")
+
+
 async def read_capped(response: httpx.Response, cap: int, service: str) -> bytes:
-    """The body, decoded, or BackendBadResponse once more than `cap` bytes arrive."""
-    too_large = BackendBadResponse(service, f"answered with more than {cap} bytes")
+    """The body, decoded, or BackendBadResponse once more than `cap` bytes arrive.
+
+    What was read is dropped before the error is raised: the error's traceback
+    keeps this frame alive (in a loader's result, in a reference cycle until the
+    collector runs), and it must not keep `cap` bytes alive with it."""
     if response.is_stream_consumed:  # built in memory (httpx.MockTransport in tests)
         if len(response.content) > cap:
-            raise too_large
+            raise _too_large(service, cap)
         return response.content
     make = _decoder(response.headers.get("content-encoding", ""), service)
     declared = response.headers.get("content-length")
     if make is None and declared is not None and declared.isdigit() and int(declared) > cap:
-        raise too_large
+        raise _too_large(service, cap)
     inflater = make() if make is not None else None
     chunks: list[bytes] = []
     size = 0
@@ -87,15 +94,23 @@ async def read_capped(response: httpx.Response, cap: int, service: str) -> bytes
         async for raw in response.aiter_raw(PIECE):
             for piece in (inflater.pieces(raw) if inflater is not None else (raw,)):
                 size += len(piece)
-                if size > cap:
-                    raise too_large
                 chunks.append(piece)
-        for piece in (inflater.rest() if inflater is not None else ()):
-            size += len(piece)
+                if size > cap:
+                    break
             if size > cap:
-                raise too_large
-            chunks.append(piece)
+                break
+        else:
+            for piece in (inflater.rest() if inflater is not None else ()):
+                size += len(piece)
+                chunks.append(piece)
+                if size > cap:
+                    break
     except zlib.error:
+        chunks.clear()
         raise BackendBadResponse(service, "answered with a body that cannot be "
                                  "decompressed") from None
+    if size > cap:
+        chunks.clear()
+        raise _too_large(service, cap)
     return b"".join(chunks)
+
