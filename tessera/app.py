@@ -9,7 +9,8 @@ app) and hands them to requests as lifespan state.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,13 +21,12 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route
 
-from .aggregate.routes import Aggregator
-from .backends import Backends
+from .compose.graph import Graph
 from .config import Settings, load_settings
+from .gateway import Gateway
 from .observability import tracing
 from .observability.logs import configure_logging
 from .observability.metrics import metrics_endpoint
-from .schema import build_schema
 from .web import ide
 from .web.body import BodyLimit
 from .web.graphql import GraphQLHTTP
@@ -49,18 +49,22 @@ def serve_app() -> Starlette:
 
 def create_app(settings: Settings | None = None,
                transport: httpx.AsyncBaseTransport | None = None, *,
-               batching: bool = True) -> Starlette:
-    """`batching=False` only for the benchmark's naive baseline (see benchmarks/)."""
+               graph: Graph | None = None, batching: bool = True,
+               clock: Callable[[], float] = time.monotonic) -> Starlette:
+    """The app serving `graph` (else the one the settings name). `transport` carries
+    every backend call when given (tests); `clock` drives breakers and budgets;
+    `batching=False` only for the benchmark's naive baseline (see benchmarks/)."""
     settings = settings if settings is not None else load_settings()
-    schema = build_schema(settings)
+    gateway = Gateway.build(settings, graph)
+    schema, aggregator = gateway.schema, gateway.aggregator
     limiter = RateLimiter(settings.rate_limit) if settings.rate_limit.enabled else None
-    aggregator = Aggregator.from_settings(settings, schema)
-    graphql = BodyLimit(GraphQLHTTP(schema, settings, limiter=limiter, batching=batching),
+    graphql = BodyLimit(GraphQLHTTP(schema, settings, limiter=limiter, batching=batching,
+                                    named=gateway.named),
                         settings.server.max_body_bytes)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        backends = Backends.open(settings, transport)
+        backends = gateway.open_backends(transport, clock=clock)
         Phase.ready = True
         try:
             yield {"backends": backends}
@@ -90,4 +94,5 @@ def create_app(settings: Settings | None = None,
     app.router.default = RestRoutes(aggregator, limiter)  # routes, else a JSON 404
     app.state.settings = settings
     app.state.schema = schema
+    app.state.gateway = gateway
     return app

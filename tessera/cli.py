@@ -1,9 +1,12 @@
 """The `tessera` command: a thin layer over the package.
 
     tessera serve [--config FILE] [--host H] [--port P]
-    tessera demo-backends [--port 8101] [--latency-ms N] [--fail SERVICE ...] [--only SERVICE]
+    tessera demo-backends [--config FILE] [--port 8101] [--latency-ms N] [--fail NAME ...]
+                          [--only NAME]
     tessera stdio [--config FILE]
-    tessera export-schema
+    tessera check [--config FILE]            # declarations, backends, N+1 paths
+    tessera export-schema [--config FILE] [--federation]
+    tessera schema-diff OLD.graphql NEW.graphql
     tessera check-config FILE
 """
 
@@ -15,30 +18,38 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from .config import SERVICES, Settings, load_settings
+from .config import Settings, load_settings
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .gateway import Gateway
 
 EXIT_CONFIG = 2
 DISTRIBUTION = "tessera-gateway"  # the package index name ("tessera" is someone else's)
 
 
-def _settings(path: str | None) -> Settings:
-    """Load the config and check everything built from it (routes, operations)."""
-    from .aggregate.routes import build_plans
+def _gateway(path: str | None) -> Gateway:
+    """Load the config and build everything from it (graph, schema, routes, backends),
+    or stop with the config error."""
+    from .gateway import Gateway
     from .observability import tracing
-    from .schema import build_schema
     from .web.persisted import PersistedQueries
 
     try:
         settings = load_settings(path)
-        build_plans(settings.aggregations, build_schema(settings))
+        gateway = Gateway.build(settings)
         PersistedQueries.from_settings(settings.persisted_queries)  # reads the manifest
         tracing.check(settings.tracing)
-        return settings
+        return gateway
     except ConfigError as exc:
         print(f"tessera: config error: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
+
+
+def _settings(path: str | None) -> Settings:
+    return _gateway(path).settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -46,15 +57,18 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .observability.logs import configure_logging
 
-    settings = _settings(args.config)
+    gateway = _gateway(args.config)
+    settings = gateway.settings
     server = settings.server
     host = args.host or server.host
     port = args.port or server.port
     configure_logging(server)
-    embedded = [name for name in SERVICES if settings.url(name) is None]
+    print(f"tessera: serving the graph '{gateway.graph.name}' over "
+          f"{len(gateway.backends)} backends", file=sys.stderr)
+    embedded = [name for name in gateway.backends if settings.url(name) is None]
     if embedded:
         print(f"tessera: embedded demo backends for: {', '.join(embedded)}", file=sys.stderr)
-    faulty = [name for name in SERVICES if settings.policy(name).fault.active]
+    faulty = [name for name in gateway.backends if settings.policy(name).fault.active]
     if faulty:
         print(f"tessera: FAULT INJECTION on for: {', '.join(faulty)} (drill config)",
               file=sys.stderr)
@@ -62,21 +76,21 @@ def _serve(args: argparse.Namespace) -> int:
     if server.graphiql:
         print(f"tessera: GraphiQL at http://{host}:{port}/graphql", file=sys.stderr)
     if server.workers > 1:
-        return _serve_workers(args, settings, host, port)
+        return _serve_workers(args, gateway, host, port)
     from .app import create_app
     from .observability import tracing
     from .web.health import DrainingServer
     from .web.server import raise_fd_limit, uvicorn_options
 
     tracing.setup(settings.tracing)
-    raise_fd_limit(server.max_connections + _backend_connections(settings) + 64)
-    config = uvicorn.Config(create_app(settings), host=host, port=port,
+    raise_fd_limit(server.max_connections + _backend_connections(gateway) + 64)
+    config = uvicorn.Config(create_app(settings, graph=gateway.graph), host=host, port=port,
                             **uvicorn_options(settings))
     DrainingServer(config, server.drain_delay_s).run()
     return 0
 
 
-def _serve_workers(args: argparse.Namespace, settings: Settings, host: str, port: int) -> int:
+def _serve_workers(args: argparse.Namespace, gateway: Gateway, host: str, port: int) -> int:
     """N worker processes (uvicorn's supervisor). Each imports the factory and reads
     the same file; their metrics meet in a fresh multiprocess directory."""
     import shutil
@@ -87,9 +101,10 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, host: str, port
     from .observability.metrics import MULTIPROC_ENV
     from .web.server import raise_fd_limit, uvicorn_options
 
+    settings = gateway.settings
     if args.config:
         os.environ["TESSERA_CONFIG"] = os.path.abspath(args.config)
-    raise_fd_limit(settings.server.max_connections + _backend_connections(settings) + 64)
+    raise_fd_limit(settings.server.max_connections + _backend_connections(gateway) + 64)
     metrics_dir = tempfile.mkdtemp(prefix="tessera-metrics-")
     os.environ[MULTIPROC_ENV] = metrics_dir
     try:
@@ -100,8 +115,8 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, host: str, port
     return 0
 
 
-def _backend_connections(settings: Settings) -> int:
-    return sum(settings.policy(name).max_connections for name in SERVICES)
+def _backend_connections(gateway: Gateway) -> int:
+    return sum(gateway.settings.policy(name).max_connections for name in gateway.backends)
 
 
 def describe_profile(settings: Settings) -> str:
@@ -119,16 +134,28 @@ def describe_profile(settings: Settings) -> str:
 
 
 def _demo_backends(args: argparse.Namespace) -> int:
+    from .compose.graph import graph_for
     from .demo import PortTaken, serve_demo_backends
 
-    unknown = sorted((set(args.fail) | ({args.only} if args.only else set())) - set(SERVICES))
+    try:
+        graph = graph_for(load_settings(args.config))
+    except ConfigError as exc:
+        print(f"tessera: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    names = graph.demo_names
+    if not names:
+        print(f"tessera: demo-backends: the graph '{graph.name}' has no demo services",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    unknown = sorted((set(args.fail) | ({args.only} if args.only else set())) - set(names))
     if unknown:
         print(f"tessera: --fail/--only: unknown service {', '.join(unknown)}; "
-              f"the services are {', '.join(SERVICES)}", file=sys.stderr)
+              f"the services are {', '.join(names)}", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        asyncio.run(serve_demo_backends(args.host, args.port, latency_ms=args.latency_ms,
-                                        failing=args.fail, only=args.only))
+        asyncio.run(serve_demo_backends(graph, args.host, args.port,
+                                        latency_ms=args.latency_ms, failing=args.fail,
+                                        only=args.only))
     except PortTaken as exc:
         print(f"tessera: demo-backends: {exc}; choose another with --port", file=sys.stderr)
         return EXIT_CONFIG
@@ -147,16 +174,37 @@ def _stdio(args: argparse.Namespace) -> int:
 
 
 def _export_schema(args: argparse.Namespace) -> int:
-    from .schema import build_schema
-
-    print(build_schema().as_str())
+    print(_gateway(args.config).schema.as_str())
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from .compose.check import report
+
+    gateway = _gateway(args.config)
+    text, failed = report(gateway)
+    print(text)
+    return 1 if failed else 0
+
+
+def _schema_diff(args: argparse.Namespace) -> int:
+    from .compose.diff import diff_files
+
+    try:
+        text, breaking = diff_files(args.old, args.new)
+    except ConfigError as exc:
+        print(f"tessera: schema-diff: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(text)
+    return 1 if breaking else 0
+
+
 def _check_config(args: argparse.Namespace) -> int:
-    settings = _settings(args.file)
-    embedded = [name for name in SERVICES if settings.url(name) is None]
-    print(f"{args.file}: ok ({len(SERVICES) - len(embedded)} backends by URL, "
+    gateway = _gateway(args.file)
+    settings = gateway.settings
+    embedded = [name for name in gateway.backends if settings.url(name) is None]
+    print(f"{args.file}: ok (graph '{gateway.graph.name}'; "
+          f"{len(gateway.backends) - len(embedded)} backends by URL, "
           f"{len(embedded)} embedded demo)")
     return 0
 
@@ -181,9 +229,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.set_defaults(run=_serve)
 
-    demo = commands.add_parser("demo-backends", help="serve the five demo services over HTTP")
+    demo = commands.add_parser("demo-backends",
+                               help="serve the graph's demo services over HTTP")
+    demo.add_argument("--config", help="TOML or JSON config file naming the graph")
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8101, help="orders' port; the others follow")
+    demo.add_argument("--port", type=int, default=8101,
+                      help="the first service's port; the others follow")
     demo.add_argument("--latency-ms", type=float, default=0.0)
     demo.add_argument("--only", metavar="SERVICE",
                       help="serve just this service, on --port (one container each)")
@@ -195,8 +246,20 @@ def _parser() -> argparse.ArgumentParser:
     stdio.add_argument("--config", help="TOML or JSON config file (default: $TESSERA_CONFIG)")
     stdio.set_defaults(run=_stdio)
 
-    export = commands.add_parser("export-schema", help="print the schema SDL")
+    export = commands.add_parser("export-schema", help="print the graph's schema SDL")
+    export.add_argument("--config", help="TOML or JSON config file naming the graph")
     export.set_defaults(run=_export_schema)
+
+    check_graph = commands.add_parser(
+        "check", help="check the graph's declarations against the config; list N+1 paths")
+    check_graph.add_argument("--config", help="TOML or JSON config file")
+    check_graph.set_defaults(run=_check)
+
+    diff = commands.add_parser("schema-diff", help="breaking and dangerous changes between "
+                               "two SDL files (exit 1 on a breaking one)")
+    diff.add_argument("old")
+    diff.add_argument("new")
+    diff.set_defaults(run=_schema_diff)
 
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file")

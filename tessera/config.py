@@ -4,14 +4,16 @@
     settings.policy("users").timeout_ms                # defaults merged with [backends.users]
 
 Per-backend settings follow the Apollo Router shape: `[defaults]` applies to every
-backend and `[backends.NAME]` overrides any of it for one. A backend with no `url`
-is served by the embedded demo service of that name.
+backend and `[backends.NAME]` overrides any of it for one. Any NAME is a backend;
+one with no `url` is served by the graph's embedded demo service of that name.
+`[graph] module` names the graph served (the shop when absent).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,8 +30,7 @@ from pydantic import (
 
 from .errors import ConfigError
 
-SERVICES: tuple[str, ...] = ("orders", "users", "products", "inventory", "reviews")
-ServiceName = Literal["orders", "users", "products", "inventory", "reviews"]
+BACKEND_NAME = r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$"
 
 MiB = 1024 * 1024
 
@@ -239,9 +240,9 @@ def _overlay(base: BaseModel, override: BaseModel) -> dict[str, Any]:
 
 
 class BackendRequest(_Section):
-    """One backend call of an aggregation route (SPEC section 3)."""
+    """One backend call of an aggregation route (README: REST aggregation routes)."""
 
-    service: ServiceName
+    service: str = Field(pattern=BACKEND_NAME)
     path_template: str = Field(pattern=r"^/")
     source: str | None = None
     name: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -271,39 +272,45 @@ class Aggregation(_Section):
     variables: dict[str, Any] = Field(default_factory=dict)
 
 
-def shipped_routes() -> dict[str, Any]:
-    """The three routes of the shipped default config."""
-    raw: dict[str, Any] = json.loads(_SHIPPED_ROUTES.read_text(encoding="utf-8"))
-    return raw
+class GraphSettings(_Section):
+    """`[graph]`: what is served. `module` is an importable module or a .py file
+    (relative to the config file) defining `graph = tessera.compose.Graph(...)`;
+    absent, the shop (`tessera.shop.graph`)."""
 
-
-_SHIPPED_ROUTES = Path(__file__).with_name("default_routes.json")
+    module: str | None = None
 
 
 class Settings(_Section):
     """The whole configuration. Every section is optional; `aggregations`, when
-    given, replaces the shipped routes."""
+    given, replaces the graph's own routes."""
 
     server: ServerSettings = ServerSettings()
     limits: LimitSettings = LimitSettings()
     persisted_queries: PersistedQuerySettings = PersistedQuerySettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     tracing: TracingSettings = TracingSettings()
+    graph: GraphSettings = GraphSettings()
     defaults: BackendPolicy = BackendPolicy()
-    backends: dict[ServiceName, BackendSettings] = Field(default_factory=dict)
-    aggregations: dict[str, Aggregation] = Field(
-        default_factory=lambda: {k: Aggregation.model_validate(v)
-                                 for k, v in shipped_routes().items()})
+    backends: dict[str, BackendSettings] = Field(default_factory=dict)
+    aggregations: dict[str, Aggregation] | None = None  # None: the graph's own routes
+
+    @field_validator("backends")
+    @classmethod
+    def _backend_names(cls, value: dict[str, BackendSettings]) -> dict[str, BackendSettings]:
+        for name in value:
+            if not re.fullmatch(BACKEND_NAME, name):
+                raise ValueError(f"{name!r} is not a backend name (letters, digits, _ and -)")
+        return value
 
     def policy(self, service: str) -> BackendPolicy:
         """The defaults with this backend's overrides applied."""
-        override = self.backends.get(service)  # type: ignore[call-overload]
+        override = self.backends.get(service)
         if override is None:
             return self.defaults
         return BackendPolicy.model_validate(_overlay(self.defaults, override))
 
     def url(self, service: str) -> str | None:
-        override = self.backends.get(service)  # type: ignore[call-overload]
+        override = self.backends.get(service)
         return override.url if override else None
 
 
@@ -316,13 +323,22 @@ def load_settings(path: str | os.PathLike[str] | None = None,
         return Settings()
     source = str(chosen)
     settings = parse_settings(_read(Path(chosen)), source=source)
+    folder = Path(chosen).resolve().parent
     manifest = settings.persisted_queries.manifest
     if manifest is not None and not Path(manifest).is_absolute():
         # A manifest named in a file is found next to that file.
-        resolved = str(Path(chosen).resolve().parent / manifest)
+        resolved = str(folder / manifest)
         settings = settings.model_copy(update={"persisted_queries": settings.persisted_queries
                                                .model_copy(update={"manifest": resolved})})
+    module = settings.graph.module
+    if module is not None and _is_path(module) and not Path(module).is_absolute():
+        settings = settings.model_copy(update={"graph": settings.graph.model_copy(
+            update={"module": str(folder / module)})})  # beside the config file too
     return settings
+
+
+def _is_path(module: str) -> bool:
+    return module.endswith(".py") or "/" in module
 
 
 def parse_settings(data: Any, *, source: str | None = None) -> Settings:
@@ -363,9 +379,6 @@ def _first_problem(exc: ValidationError, source: str | None) -> ConfigError:
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        elif err["type"] == "literal_error" and err["loc"][:1] == ("backends",):
-            msg = f"unknown backend; the backends are {', '.join(SERVICES)}"
-            key = ".".join(str(part) for part in err["loc"][:2])
         elif "input" in err and not isinstance(err["input"], dict | list):
             msg = f"{msg} (got {err['input']!r})"
         problems.append((key, msg))

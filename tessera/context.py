@@ -1,7 +1,7 @@
 """The per-request Context every resolver sees as `info.context`.
 
     ctx = new_context(backends, request.headers, timeout_ms=5000)
-    await ctx.loaders.users.load("7")
+    await ctx.loaders[users_binding].load("7")
 
 Built once per client request (never global): it holds that request's loaders,
 its id, the headers forwarded to backends and its deadline.
@@ -13,10 +13,14 @@ import asyncio
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from .backends import Backends, CallScope
 from .loaders import Loaders, make_loaders
+
+if TYPE_CHECKING:
+    from .compose.binding import Rest
 
 FORWARDED_HEADERS = ("authorization", "accept-language", "x-request-id")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -27,6 +31,7 @@ class Context:
     loaders: Loaders
     request_id: str
     scope: CallScope
+    memo: dict[Any, Any] = field(default_factory=dict)  # per-request, per-document-field
 
 
 def request_id_from(headers: Mapping[str, str]) -> str:
@@ -50,7 +55,9 @@ def call_scope(headers: Mapping[str, str], *, timeout_ms: int | None = None,
 
 def new_context(backends: Backends, headers: Mapping[str, str], *,
                 timeout_ms: int | None = None, batching: bool = True,
-                request_id: str | None = None) -> Context:
+                request_id: str | None = None,
+                named: dict[str, Rest] | None = None) -> Context:
+    """`named`: the graph's bindings by name (`loaders.NAME` in plain resolvers)."""
     scope = call_scope(headers, timeout_ms=timeout_ms, request_id=request_id)
-    return Context(loaders=make_loaders(backends, scope, batching=batching),
+    return Context(loaders=make_loaders(backends, scope, named, batching=batching),
                    request_id=scope.headers["x-request-id"], scope=scope)

@@ -17,24 +17,27 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
-from .aggregate.routes import Aggregator, build_plans
+from .aggregate.routes import build_plans
 from .backends import Backends
-from .config import SERVICES, Aggregation, Settings, shipped_routes
+from .config import Aggregation, Settings
 from .errors import ConfigError
 from .framing import MAX_MESSAGE_BYTES, Frame, Framer
-from .schema import build_schema
+from .gateway import Gateway
 
 log = logging.getLogger("tessera.stdio")
 
-def short_form(pattern: str, services: Any) -> dict[str, Any]:
-    """`{"backends": [...]}`: those requests of the shipped definition of the route."""
-    shipped = shipped_routes().get(pattern)
+
+def short_form(pattern: str, services: Any, shipped_routes: dict[str, Any],
+               known: list[str]) -> dict[str, Any]:
+    """`{"backends": [...]}`: those requests of the graph's own definition of the route."""
+    shipped = shipped_routes.get(pattern)
     if shipped is None or "backend_requests" not in shipped:
-        raise ConfigError(f'aggregations."{pattern}"', "the short form needs a shipped route "
-                          f"with backend requests ({', '.join(shipped_routes())})")
-    if not isinstance(services, list) or not all(s in SERVICES for s in services):
+        raise ConfigError(f'aggregations."{pattern}"', "the short form needs one of the "
+                          "graph's routes with backend requests "
+                          f"({', '.join(shipped_routes) or 'it has none'})")
+    if not isinstance(services, list) or not all(s in known for s in services):
         raise ConfigError(f'aggregations."{pattern}".backends',
-                          f"must list services among {', '.join(SERVICES)}")
+                          f"must list services among {', '.join(known)}")
     kept = [r for r in shipped["backend_requests"] if r["service"] in services]
     names = {r.get("name", r["service"]) for r in kept}
     template = {k: v for k, v in shipped["response_template"].items()
@@ -43,9 +46,10 @@ def short_form(pattern: str, services: Any) -> dict[str, Any]:
 
 
 class Session:
-    def __init__(self, settings: Settings, backends: Backends) -> None:
-        self.schema = build_schema(settings)
-        self.aggregator = Aggregator.from_settings(settings, self.schema)
+    def __init__(self, gateway: Gateway, backends: Backends) -> None:
+        self.schema = gateway.schema
+        self.aggregator = gateway.aggregator
+        self.routes = dict(gateway.graph.routes)
         self.backends = backends
 
     async def reply_to(self, message: Any) -> dict[str, Any]:
@@ -67,10 +71,17 @@ class Session:
             return _error(msg_id, "bad_config", "aggregations must be an object")
         try:
             routes = {}
+            known = list(self.backends.clients)
             for pattern, spec in raw.items():
                 if isinstance(spec, dict) and set(spec) == {"backends"}:
-                    spec = short_form(pattern, spec["backends"])
+                    spec = short_form(pattern, spec["backends"], self.routes, known)
                 routes[pattern] = Aggregation.model_validate(spec)
+                for index, request in enumerate(routes[pattern].backend_requests):
+                    if request.service not in known:
+                        raise ConfigError(f'aggregations."{pattern}".backend_requests'
+                                          f"[{index}].service", f"route {pattern} names "
+                                          f"backend '{request.service}', which the config "
+                                          f"lacks (backends: {', '.join(known)})")
             self.aggregator.plans = build_plans(routes, self.schema)
         except ConfigError as exc:
             return _error(msg_id, "bad_config", str(exc))
@@ -169,8 +180,9 @@ async def serve_stdio(settings: Settings, stdin: IO[bytes] | None = None,
     """Answer every message on `stdin` (bytes) until its end."""
     stdin = stdin if stdin is not None else sys.stdin.buffer
     stdout = stdout if stdout is not None else sys.stdout.buffer
-    backends = Backends.open(settings)
-    session = Session(settings, backends)
+    gateway = Gateway.build(settings)
+    backends = gateway.open_backends()
+    session = Session(gateway, backends)
     framer = Framer()
     try:
         async for line in _lines(stdin):

@@ -13,9 +13,13 @@ from conftest import Recorder, gateway
 from faults import FaultServer
 
 from tessera.aggregate.plan import build_plan
+from tessera.compose.graph import routes_for
 from tessera.config import Aggregation, parse_settings
 from tessera.demo import build_demo_app
 from tessera.errors import ConfigError
+from tessera.shop.graph import graph as shop
+
+SHOP_ROUTES = routes_for(parse_settings({}), shop)
 
 pytestmark = pytest.mark.anyio
 
@@ -201,7 +205,7 @@ async def test_requests_start_after_their_source_and_overlap_otherwise() -> None
 
 @pytest.mark.parametrize(("route", "key", "words"), [
     ({"backend_requests": [{"service": "payments", "path_template": "/p"}]},
-     "backend_requests.0.service", "Input should be"),
+     "backends.payments", "route /api/r/* calls backend 'payments', which has no url"),
     ({"backend_requests": [{"service": "users", "path_template": "/u/{id}",
                             "source": "nobody.id"}]}, "source", "not a request"),
     ({"backend_requests": [
@@ -215,19 +219,17 @@ async def test_requests_start_after_their_source_and_overlap_otherwise() -> None
     ({"operation": "{ nope }"}, "operation", "Cannot query field"),
 ])
 def test_bad_routes_stop_start_up(route: dict[str, Any], key: str, words: str) -> None:
-    from tessera.aggregate.routes import build_plans
-    from tessera.schema import build_schema
+    from tessera.gateway import Gateway
 
     with pytest.raises(ConfigError) as caught:
-        settings = parse_settings({"aggregations": {"/api/r/*": route}})
-        build_plans(settings.aggregations, build_schema())
+        Gateway.build(parse_settings({"aggregations": {"/api/r/*": route}}))
     assert key in caught.value.key and words in str(caught.value)
-    assert "/api/r/*" in caught.value.key
+    assert "/api/r/*" in str(caught.value)
 
 
 def test_plans_are_pure_data() -> None:
     plan = build_plan("/api/orders/*/details", Aggregation.model_validate(
-        parse_settings({}).aggregations["/api/orders/*/details"].model_dump(
+        SHOP_ROUTES["/api/orders/*/details"].model_dump(
             exclude_unset=True)))
     assert plan.root == "orders" and plan.wildcard_names == ("order_id",)
     assert plan.steps["products"].source is not None

@@ -78,7 +78,8 @@ def test_json_and_env_var(tmp_path: Path) -> None:
     ("[server]\nport = 70000\n", "server.port", "less than or equal to 65535"),
     ("[server]\nport = \"x\"\n", "server.port", "valid integer"),
     ("[serverr]\nport = 1\n", "serverr", "unknown key"),
-    ("[backends.payments]\nurl = \"http://x:1\"\n", "backends.payments", "unknown backend"),
+    # any name is a backend now (issue 14), but it must be a name
+    ("[backends.\"pay ments\"]\nurl = \"http://x:1\"\n", "backends", "not a backend name"),
     ("[backends.users]\nurl = \"ftp://x\"\n", "backends.users.url", "http:// or https://"),
     ("[defaults]\ntimeout_ms = 0\n", "defaults.timeout_ms", "greater than or equal to 1"),
     ("[limits]\nmax_ids = -1\n", "limits.max_ids", "greater than or equal to 1"),
@@ -121,8 +122,7 @@ def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_readme_config_examples_load(tmp_path: Path) -> None:
     import re
 
-    from tessera.aggregate.routes import build_plans
-    from tessera.schema import build_schema
+    from tessera.gateway import Gateway
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     blocks = re.findall(r"```toml\n(.*?)```", readme, re.S)
@@ -130,4 +130,4 @@ def test_readme_config_examples_load(tmp_path: Path) -> None:
     for n, block in enumerate(blocks):
         block = block.replace('[aggregations."/api/x/*"]   # REST routes', "# ")
         settings = load_settings(write(tmp_path, f"readme{n}.toml", block))
-        build_plans(settings.aggregations, build_schema(settings))
+        Gateway.build(settings)  # graph, schema, routes and backends all check out

@@ -15,7 +15,8 @@ import pytest
 import yaml
 from conftest import gateway, gql
 
-from tessera.config import SERVICES, load_settings
+from tessera.config import load_settings
+from tessera.shop.graph import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER = ROOT / "docker"

@@ -14,6 +14,7 @@ from tessera.config import RateLimitSettings, load_settings, parse_settings
 from tessera.errors import ConfigError
 from tessera.schema import build_schema
 from tessera.schema.cost import CostModel
+from tessera.shop.graph import graph as shop
 from tessera.web.persisted import PersistedQueries, sha256
 from tessera.web.ratelimit import RateLimiter
 
@@ -197,7 +198,7 @@ async def test_the_estimate_is_in_extensions_when_asked_for() -> None:
 
 
 def test_cost_model_counts_fragments_once_and_scales_them() -> None:
-    model = CostModel.of(build_schema(), assumed_list_size=10)
+    model = CostModel.of(build_schema(), shop, assumed_list_size=10)
     # 12 fragments each spreading the next twice: 2**12 product selections.
     spreads = [f"fragment F{i} on Product {{ ...F{i + 1} ...F{i + 1} }}" for i in range(12)]
     document = parse('{ product(id: "1") { ...F0 } } ' + " ".join(spreads)

@@ -1,7 +1,7 @@
 """REST aggregation routes over the engine, for HTTP (`tessera.web.rest`) and for
 the stdio protocol.
 
-    aggregator = Aggregator.from_settings(settings, schema)      # plans checked here
+    aggregator = Aggregator(build_plans(routes, schema), schema)   # plans checked there
     result = await aggregator.handle("/api/orders/123/details", backends, headers)
 
 Paths are matched as the client sent them (percent-encoded); each wildcard's
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
@@ -22,7 +22,7 @@ from graphql import parse, validate
 from graphql.error import GraphQLSyntaxError
 
 from ..backends import Backends
-from ..config import Aggregation, Settings
+from ..config import Aggregation
 from ..context import call_scope, new_context
 from ..errors import ConfigError
 from ..schema import format_errors
@@ -38,11 +38,7 @@ class Aggregator:
     plans: dict[str, RoutePlan]
     schema: strawberry.Schema
     request_timeout_ms: int | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings, schema: strawberry.Schema) -> Aggregator:
-        return cls(build_plans(settings.aggregations, schema), schema,
-                   settings.server.request_timeout_ms)
+    named: dict[str, Any] = field(default_factory=dict)  # the graph's bindings, by name
 
     def match(self, path: str) -> tuple[RoutePlan, list[str]] | None:
         """The route for a percent-encoded path, and its wildcards decoded once."""
@@ -70,7 +66,7 @@ class Aggregator:
         timeout_ms = min(plan.timeout_ms, self.request_timeout_ms or plan.timeout_ms)
         if plan.operation is not None:
             context = new_context(backends, headers, timeout_ms=timeout_ms,
-                                  request_id=request_id)
+                                  request_id=request_id, named=self.named)
             result = await self._operation(plan, wildcards, context)
             result.calls = context.scope.report.calls
             return result

@@ -1,15 +1,18 @@
-"""The backend services Tessera calls, one `BackendClient` each.
+"""The backend services Tessera calls, one `BackendClient` each, by name.
 
-    backends = Backends.open(settings)      # embedded demo for every backend with no url
-    await backends.users.get_json("/users/7", scope=CallScope())
+    backends = Backends.open(settings, ["orders", "users"], embedded=demo_transport)
+    await backends.clients["users"].get_json("/users/7", scope=CallScope())
     await backends.aclose()
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterable
+
 import httpx
 
-from ..config import SERVICES, Settings
+from ..config import Settings
 from .client import MISSING, BackendClient
 from .scope import CallScope
 
@@ -19,37 +22,38 @@ DEMO_HOST_SUFFIX = ".demo"
 
 
 class Backends:
-    """The five clients, by service name, plus how each is reached."""
+    """A client per backend name, plus how each is reached."""
 
     def __init__(self, clients: dict[str, BackendClient], modes: dict[str, str]) -> None:
         self.clients = clients
         self.modes = modes  # service -> "http" or "embedded"
-        self.orders = clients["orders"]
-        self.users = clients["users"]
-        self.products = clients["products"]
-        self.inventory = clients["inventory"]
-        self.reviews = clients["reviews"]
 
     @classmethod
-    def open(cls, settings: Settings,
-             transport: httpx.AsyncBaseTransport | None = None) -> Backends:
-        """Build every client. `transport`, when given, carries every call (tests
+    def open(cls, settings: Settings, names: Iterable[str], *,
+             transport: httpx.AsyncBaseTransport | None = None,
+             embedded: Callable[[], httpx.AsyncBaseTransport] | None = None,
+             clock: Callable[[], float] = time.monotonic) -> Backends:
+        """A client for each name. `transport`, when given, carries every call (tests
         pass a MockTransport or a recording wrapper); otherwise a backend with a
-        `url` gets a real connection pool and one without gets the embedded demo."""
+        `url` gets a real connection pool and one without gets `embedded()` (the
+        graph's demo services, made once). `clock` drives breakers, budgets and
+        stale ages (tests pass a fake one)."""
         demo: httpx.AsyncBaseTransport | None = None
         clients: dict[str, BackendClient] = {}
         modes: dict[str, str] = {}
-        for service in SERVICES:
+        for service in names:
             url = settings.url(service)
             modes[service] = "http" if url else "embedded"
             chosen = transport
             if chosen is None and url is None:
                 if demo is None:
-                    from ..demo import embedded_transport
-                    demo = embedded_transport()
+                    if embedded is None:
+                        raise ValueError(f"backend {service!r} has no url and no demo")
+                    demo = embedded()
                 chosen = demo
             base_url = url or f"http://{service}{DEMO_HOST_SUFFIX}"
-            clients[service] = BackendClient(service, base_url, settings.policy(service), chosen)
+            clients[service] = BackendClient(service, base_url, settings.policy(service),
+                                             chosen, clock=clock)
         return cls(clients, modes)
 
     def status(self) -> dict[str, dict[str, object]]:

@@ -1,7 +1,8 @@
-"""The embedded demo backends: five services over one seeded SQLite store.
+"""Embedded demo backends for any graph: its `Graph.demo` services, in-process or
+as real HTTP servers, with the drill knobs around them.
 
-    transport = embedded_transport()      # in-process, for `tessera serve` with no [backends]
-    await serve_demo_backends(port=8101)  # real HTTP servers on 8101-8105
+    transport = embedded_transport(graph)                 # `tessera serve` with no url
+    await serve_demo_backends(graph, port=8101)           # one port per backend
 
 In-process, one ASGI app routes by host (`orders.demo`, `users.demo`, ...), so
 the gateway's clients talk to it exactly as they would to real services.
@@ -11,58 +12,82 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import httpx
 from starlette.applications import Starlette
+from starlette.responses import JSONResponse
 from starlette.routing import Host
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..config import SERVICES
-from .services import build_service_apps
-from .store import open_store
+from ..backends import DEMO_HOST_SUFFIX
+from .fixtures import fixtures
 
-__all__ = ["PortTaken", "build_demo_app", "embedded_transport", "open_store",
-           "serve_demo_backends"]
+if TYPE_CHECKING:
+    from ..compose.graph import Graph
 
-_store: sqlite3.Connection | None = None
-
-
-def shared_store() -> sqlite3.Connection:
-    """The process's demo store, seeded on first use (read-only afterwards)."""
-    global _store
-    if _store is None:
-        _store = open_store()
-    return _store
+__all__ = ["DEMO_HOST_SUFFIX", "PortTaken", "build_demo_app", "embedded_transport",
+           "fixtures", "serve_demo_backends", "wrapped"]
 
 
-def build_demo_app(db: sqlite3.Connection | None = None, *, latency_ms: float = 0,
+
+
+class Conditions:
+    """Wraps a service app with the drill knobs (added latency, forced 503) and counts
+    the requests it serves (`GET /_demo/calls`, read by the benchmark). `GET /healthz`
+    answers 200 (a container's health check), uncounted and never failed."""
+
+    def __init__(self, app: ASGIApp, latency_ms: float, failing: bool) -> None:
+        self.app = app
+        self.latency = latency_ms / 1000
+        self.failing = failing
+        self.calls = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if scope["path"] == "/_demo/calls":  # for benchmarks: requests served so far
+                await JSONResponse({"calls": self.calls})(scope, receive, send)
+                return
+            if scope["path"] == "/healthz":
+                await JSONResponse({"status": "ok"})(scope, receive, send)
+                return
+            self.calls += 1
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if self.failing:
+                response = JSONResponse({"error": "service unavailable (demo --fail)"},
+                                        status_code=503)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _default_graph() -> Graph:
+    from ..compose.graph import load_graph
+
+    return load_graph(None)
+
+
+def wrapped(services: Mapping[str, ASGIApp], *, latency_ms: float = 0,
+            failing: Iterable[str] = ()) -> dict[str, ASGIApp]:
+    failing = set(failing)
+    return {name: Conditions(app, latency_ms, name in failing)
+            for name, app in services.items()}
+
+
+def build_demo_app(graph: Graph | None = None, *, latency_ms: float = 0,
                    failing: Iterable[str] = ()) -> Starlette:
-    """All five services in one ASGI app, each under host `NAME.demo`."""
-    apps = build_service_apps(db or shared_store(), latency_ms=latency_ms, failing=failing)
-    return Starlette(routes=[Host(f"{name}.demo", app) for name, app in apps.items()])
+    """Every demo service of `graph` (the shop by default) in one ASGI app, each
+    under host `NAME.demo`."""
+    services = (graph or _default_graph()).demo_services()
+    apps = wrapped(services, latency_ms=latency_ms, failing=failing)
+    return Starlette(routes=[Host(f"{name}{DEMO_HOST_SUFFIX}", app)
+                             for name, app in apps.items()])
 
 
-def embedded_transport() -> httpx.AsyncBaseTransport:
-    return httpx.ASGITransport(app=build_demo_app())
-
-
-async def serve_demo_backends(host: str = "127.0.0.1", port: int = 8101, *,
-                              latency_ms: float = 0, failing: Iterable[str] = (),
-                              only: str | None = None) -> None:
-    """Serve each service on its own port (orders on `port`, users on `port+1`, ...),
-    or just `only` on `port` (one container per service)."""
-    import uvicorn
-
-    apps = build_service_apps(shared_store(), latency_ms=latency_ms, failing=failing)
-    ports = {only: port} if only else {name: port + i for i, name in enumerate(SERVICES)}
-    sockets = {name: listening_socket(host, at, name) for name, at in ports.items()}
-    servers = [(uvicorn.Server(uvicorn.Config(apps[name], log_level="warning",
-                                              lifespan="off")), sockets[name])
-               for name in ports]
-    for name, at in ports.items():
-        print(f"demo {name:<9} http://{host}:{at}", flush=True)
-    await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
+def embedded_transport(graph: Graph | None = None) -> httpx.AsyncBaseTransport:
+    return httpx.ASGITransport(app=build_demo_app(graph))
 
 
 class PortTaken(OSError):
@@ -78,3 +103,22 @@ def listening_socket(host: str, port: int, name: str) -> socket.socket:
                         f"{exc.strerror or exc}") from None
     sock.set_inheritable(True)
     return sock
+
+
+async def serve_demo_backends(graph: Graph | None = None, host: str = "127.0.0.1",
+                              port: int = 8101, *, latency_ms: float = 0,
+                              failing: Iterable[str] = (), only: str | None = None) -> None:
+    """Serve each demo service on its own port (the first on `port`, the next on
+    `port+1`, ...), or just `only` on `port` (one container per service)."""
+    import uvicorn
+
+    apps = wrapped((graph or _default_graph()).demo_services(), latency_ms=latency_ms,
+                   failing=failing)
+    ports = {only: port} if only else {name: port + i for i, name in enumerate(apps)}
+    sockets = {name: listening_socket(host, at, name) for name, at in ports.items()}
+    servers = [(uvicorn.Server(uvicorn.Config(apps[name], log_level="warning",
+                                              lifespan="off")), sockets[name])
+               for name in ports]
+    for name, at in ports.items():
+        print(f"demo {name:<9} http://{host}:{at}", flush=True)
+    await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))

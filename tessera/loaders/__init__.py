@@ -1,30 +1,32 @@
-"""Per-request DataLoaders over the backends.
+"""Per-request DataLoaders, one per REST binding of the graph.
 
-    loaders = make_loaders(backends, CallScope(headers, deadline))
-    user = await loaders.users.load("7")          # batched with every other users.load
+    loaders = make_loaders(backends, CallScope(headers, deadline), graph)
+    user = await loaders[users_binding].load("7")    # batched with every other load
+    user = await loaders.users.load("7")             # or by the binding's name
 
 Made per request: aiodataloader binds to the running loop, and a loader's cache
-must never outlive the request (answers are not shared across clients).
-Equal keys are fetched once per request.
+must never outlive the request (answers are not shared across clients). Equal
+keys are fetched once per request. A loader is made the first time a request
+uses its binding, so a graph of any size costs only what a request touches.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiodataloader import DataLoader, Loader
 
 from ..backends import Backends, CallScope
 from ..observability import metrics, tracing
-from . import batch
 from .batching import Batcher
 
-__all__ = ["Loaders", "make_loaders", "settled"]
+if TYPE_CHECKING:
+    from ..compose.binding import Rest
 
+__all__ = ["Loaders", "make_loaders", "settled"]
 
 BatchFn = Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
 AnyLoader = DataLoader[Any, Any]
@@ -42,16 +44,41 @@ class _Loader(AnyLoader):
         self._batcher.enqueued(self, first=len(self._queue) == 1)
 
 
-@dataclass(frozen=True)
 class Loaders:
-    orders: AnyLoader
-    users: AnyLoader
-    products: AnyLoader
-    stock: AnyLoader
-    reviews_by_product: AnyLoader
-    orders_by_user: AnyLoader  # key: (user_id, limit)
-    reviews_by_user: AnyLoader
-    caching: bool = True  # False: the naive baseline, every load its own call
+    """One request's loaders by binding (or by the binding's name, as an attribute).
+    `caching=False` is the benchmark's naive baseline: every load its own call."""
+
+    def __init__(self, backends: Backends, scope: CallScope, *, caching: bool = True,
+                 named: dict[str, Rest] | None = None) -> None:
+        self.backends = backends
+        self.scope = scope
+        self.caching = caching
+        self._named = named or {}
+        self._made: dict[int, AnyLoader] = {}
+        self._batcher = Batcher()
+
+    def __getitem__(self, binding: Rest) -> AnyLoader:
+        made = self._made.get(id(binding))
+        if made is None:
+            made = self._made[id(binding)] = self._make(binding)
+        return made
+
+    def __getattr__(self, name: str) -> AnyLoader:
+        named = self.__dict__.get("_named", {})
+        if name not in named:
+            raise AttributeError(f"no binding named {name!r} in this graph")
+        return self[named[name]]
+
+    def _make(self, binding: Rest) -> AnyLoader:
+        client = self.backends.clients[binding.backend]
+        fn = _counted(binding.label, partial(_fetch, binding, client, self.scope))
+        if not self.caching:
+            return DataLoader(batch_load_fn=fn, batch=False, cache=False)
+        return _Loader(fn, self._batcher)
+
+
+async def _fetch(binding: Rest, client: Any, scope: CallScope, keys: list[Any]) -> list[Any]:
+    return await binding.fetch(client, keys, scope)
 
 
 def settled(loader: AnyLoader, key: Any) -> asyncio.Future[Any] | None:
@@ -60,57 +87,19 @@ def settled(loader: AnyLoader, key: Any) -> asyncio.Future[Any] | None:
     return future if future is not None and future.done() else None
 
 
-def make_loaders(backends: Backends, scope: CallScope, *, batching: bool = True) -> Loaders:
-    """`batching=False` gives the naive gateway the benchmark compares against: every
-    load is its own backend call, nothing is shared (never used in serving)."""
-    batcher = Batcher()
-
-    def loader(name: str, fn: BatchFn) -> AnyLoader:
-        counted = _counted(name, fn)
-        if not batching:
-            return DataLoader(batch_load_fn=counted, batch=False, cache=False)
-        return _Loader(counted, batcher)
-
-    async def orders_of(key: tuple[str, int]) -> Any:
-        user_id, limit = key
-        answer = await backends.orders.get_json(
-            "/orders", {"user_id": user_id, "limit": str(limit)}, scope=scope)
-        return batch.entity_list(backends.orders, answer)
-
-    async def reviews_of(user_id: str) -> Any:
-        answer = await backends.reviews.get_json("/reviews", {"user_id": user_id}, scope=scope)
-        return batch.entity_list(backends.reviews, answer)
-
-    return Loaders(
-        orders=loader("orders", partial(batch.entities, backends.orders, "orders",
-                                        scope=scope)),
-        users=loader("users", partial(batch.entities, backends.users, "users", scope=scope)),
-        products=loader("products", partial(batch.entities, backends.products, "products",
-                                            scope=scope)),
-        stock=loader("stock", partial(batch.stock_levels, backends.inventory, scope=scope)),
-        reviews_by_product=loader("reviews_by_product", partial(
-            batch.reviews_by_product, backends.reviews, scope=scope)),
-        orders_by_user=loader("orders_by_user", partial(
-            batch.lists_per_key, fetch=orders_of, stale=(backends.orders.stale, "by_user"))),
-        reviews_by_user=loader("reviews_by_user", partial(
-            batch.lists_per_key, fetch=reviews_of, stale=(backends.reviews.stale, "by_user"))),
-        caching=batching,
-    )
+def make_loaders(backends: Backends, scope: CallScope, named: dict[str, Rest] | None = None,
+                 *, batching: bool = True) -> Loaders:
+    return Loaders(backends, scope, caching=batching, named=named)
 
 
-_BATCH_SIZES = {name: metrics.BATCH_SIZE.labels(name) for name in (
-    "orders", "users", "products", "stock", "reviews_by_product", "orders_by_user",
-    "reviews_by_user")}
-
-
-def _counted(name: str, fn: BatchFn) -> BatchFn:
+def _counted(label: str, fn: BatchFn) -> BatchFn:
     """`fn`, with its batch sizes measured and, when tracing, a span per batch."""
-    sizes = _BATCH_SIZES[name]
+    sizes = metrics.BATCH_SIZE.labels(label)
 
     async def counted(keys: list[Any]) -> list[Any]:
         sizes.observe(len(keys))
         if not tracing.active:
             return await fn(keys)
-        with tracing.span(f"loader {name}", {"tessera.keys": len(keys)}):
+        with tracing.span(f"loader {label}", {"tessera.keys": len(keys)}):
             return await fn(keys)
     return counted

@@ -1,6 +1,6 @@
-"""The GraphQL schema: Strawberry types, the Query root, limits and error policy.
+"""The executable schema of a graph: its Strawberry types, limits and error policy.
 
-    schema = build_schema(settings)
+    schema = build_schema(settings, graph)
     result = await schema.execute(query, context_value=new_context(backends, {}))
 """
 
@@ -15,11 +15,11 @@ from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection, ParserCache, ValidationCache
 from strawberry.types import ExecutionContext
 
+from ..compose.graph import Graph, graph_for
 from ..config import Settings
 from .cost import CostModel
 from .errors import format_errors, is_deliberate
 from .limits import LimitState, QueryLimits
-from .query import Query
 from .report import TesseraReport
 
 __all__ = ["build_schema", "format_errors"]
@@ -39,8 +39,11 @@ class TesseraSchema(strawberry.Schema):
                 log.info("graphql error at %s: %s", error.path, error.message)
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None, graph: Graph | None = None
+                 ) -> strawberry.Schema:
+    """The schema of `graph` (else the one the settings name: the shop by default)."""
     settings = settings or Settings()
+    graph = graph or graph_for(settings)
     limits = LimitState(settings.limits)
     extensions: list[Any] = [partial(QueryLimits, limits),
                              partial(TesseraReport, settings.server.completeness_report)]
@@ -51,8 +54,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     # document object, which ParserCache makes the same for the same text.
     extensions += [partial(ParserCache, maxsize=CACHED_DOCUMENTS),
                    partial(ValidationCache, maxsize=CACHED_DOCUMENTS)]
-    schema = TesseraSchema(query=Query, extensions=extensions)
-    limits.model = CostModel.of(schema, assumed_list_size=settings.limits.assumed_list_size)
+    schema = TesseraSchema(query=graph.query, types=list(graph.types), extensions=extensions)
+    limits.model = CostModel.of(schema, graph,
+                                assumed_list_size=settings.limits.assumed_list_size)
     return schema
 
 

@@ -3,8 +3,8 @@
     TOO_MANY_TOKENS   counted while lexing, before parsing         ([limits] max_tokens)
     QUERY_TOO_DEEP    field nesting; introspection fields excluded ([limits] max_depth)
     TOO_MANY_ALIASES  aliased fields, fragments counted per use    ([limits] max_aliases)
-    TOO_MANY_IDS      items in any `ids` argument, literal or variable ([limits] max_ids)
-    BAD_USER_INPUT    a `limit` argument outside 1..100
+    TOO_MANY_IDS      items in a key-list argument (`link(keys=Arg(...))`)  ([limits] max_ids)
+    BAD_USER_INPUT    an argument outside its declared range (`Arg(range=(1, 100))`)
     QUERY_TOO_COSTLY  the estimated cost (see cost.py)            ([limits] max_cost)
 
 The shape checks run after validation and before execution, when variable
@@ -40,9 +40,8 @@ from strawberry.extensions import SchemaExtension
 from ..config import LimitSettings
 from ..context import Context
 from ..lru import LRU
-from .cost import CostModel
+from .cost import CostModel, Rule
 
-LIMIT_RANGE = (1, 100)
 T = TypeVar("T")
 
 
@@ -111,23 +110,6 @@ class _Measure:
         return shape
 
 
-def _fields(node: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode],
-            seen: set[str]) -> Iterator[FieldNode]:
-    """Every field node reachable from `node`, each fragment visited once."""
-    if node is None:
-        return
-    for sel in node.selections:
-        if isinstance(sel, FieldNode):
-            yield sel
-            yield from _fields(sel.selection_set, fragments, seen)
-        elif isinstance(sel, InlineFragmentNode):
-            yield from _fields(sel.selection_set, fragments, seen)
-        elif (isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen
-              and sel.name.value in fragments):
-            seen.add(sel.name.value)
-            yield from _fields(fragments[sel.name.value].selection_set, fragments, seen)
-
-
 def _coerced(schema: GraphQLSchema, operation: OperationDefinitionNode,
              given: dict[str, Any] | None) -> dict[str, Any] | None:
     """The variables as graphql-core will execute with them (`1000.0` for an Int is
@@ -154,21 +136,15 @@ class Analysis:
 
     depth: int
     aliases: int
-    arguments: tuple[tuple[str, str, ValueNode], ...]  # (field, ids|limit, value)
+    arguments: tuple[tuple[str, str, ValueNode, Rule], ...]  # (field, argument, value, rule)
     cost: int | None  # None when it depends on the variables
 
 
 def analyse(document: DocumentNode, operation: OperationDefinitionNode,
-            model: CostModel | None = None) -> Analysis:
-    measure = _Measure(document)
-    shape = measure.selection(operation.selection_set, frozenset())
-    arguments = tuple((field.name.value, arg.name.value, arg.value)
-                      for field in _fields(operation.selection_set, measure.fragments, set())
-                      for arg in field.arguments or () if arg.name.value in ("ids", "limit"))
-    cost = None
-    if model is not None and not operation.variable_definitions:
-        cost = model.estimate(document, operation, {})
-    return Analysis(shape.depth, shape.aliases, arguments, cost)
+            model: CostModel) -> Analysis:
+    shape = _Measure(document).selection(operation.selection_set, frozenset())
+    cost = None if operation.variable_definitions else model.estimate(document, operation, {})
+    return Analysis(shape.depth, shape.aliases, model.arguments(document, operation), cost)
 
 
 def check_operation(analysis: Analysis, values: dict[str, Any],
@@ -181,15 +157,15 @@ def check_operation(analysis: Analysis, values: dict[str, Any],
     if analysis.aliases > limits.max_aliases:
         raise _reject("TOO_MANY_ALIASES", f"Query uses {analysis.aliases} aliases; the limit "
                       f"is {limits.max_aliases}.")
-    for field, name, node in analysis.arguments:
+    for field, name, node, rule in analysis.arguments:
         value = value_from_ast_untyped(node, values)
-        if name == "ids" and isinstance(value, list) and len(value) > limits.max_ids:
+        if name in rule.ids and isinstance(value, list) and len(value) > limits.max_ids:
             raise _reject("TOO_MANY_IDS", f"'{field}' was given {len(value)} "
                           f"ids; the limit is {limits.max_ids}.")
-        low, high = LIMIT_RANGE
-        if name == "limit" and isinstance(value, int) and not low <= value <= high:
-            raise _reject("BAD_USER_INPUT", f"'limit' must be between {low} and {high} "
-                          f"(got {value}).")
+        for arg, low, high in rule.ranges:
+            if name == arg and isinstance(value, int) and not low <= value <= high:
+                raise _reject("BAD_USER_INPUT", f"'{name}' must be between {low} and "
+                              f"{high} (got {value}).")
 
 
 class _Memo:
@@ -263,14 +239,13 @@ class QueryLimits(SchemaExtension):
         if operation.name is not None and isinstance(context.context, Context):
             context.context.scope.report.operation = operation.name.value
         model = self.state.model
+        assert model is not None  # set by build_schema
         analysis = self.state.analyses.get((context.query, context.operation_name),
                                            lambda: analyse(document, operation, model))
         values = _coerced(context.schema._schema, operation, context.variables)
         if values is None:
             return  # bad variables: graphql-core reports them, before any call
         check_operation(analysis, values, self.limits)
-        if model is None:
-            return
         self.cost = analysis.cost if analysis.cost is not None \
             else model.estimate(document, operation, values)
         if self.cost > self.limits.max_cost:

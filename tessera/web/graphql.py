@@ -100,7 +100,8 @@ def error_body(error: RequestError) -> dict[str, Any]:
 
 class GraphQLHTTP:
     def __init__(self, schema: strawberry.Schema, settings: Settings, *,
-                 limiter: RateLimiter | None = None, batching: bool = True) -> None:
+                 limiter: RateLimiter | None = None, batching: bool = True,
+                 named: dict[str, Any] | None = None) -> None:
         self.schema = schema
         self.server = settings.server
         self.max_operations = settings.limits.max_batch_operations
@@ -108,6 +109,7 @@ class GraphQLHTTP:
         self.limiter = limiter
         self._ide = settings.server.graphiql
         self._batching = batching
+        self._named = named or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.handle(Request(scope, receive))
@@ -191,7 +193,7 @@ class GraphQLHTTP:
                        media: str, seen: Seen, codes: set[str]) -> Response:
         context = new_context(request.state.backends, request.headers,
                               timeout_ms=self.server.request_timeout_ms, batching=self._batching,
-                              request_id=seen.request_id)
+                              request_id=seen.request_id, named=self._named)
         seen.calls = context.scope.report.calls
         allowed = {OperationType.QUERY} if request.method == "GET" else set(OperationType)
         # A batch's operations share one context: their loads batch together.

@@ -1,13 +1,12 @@
-"""The five demo services, as small Starlette apps over one SQLite store.
+"""The shop's five demo services, as small Starlette apps over one SQLite store.
 
-They speak exactly the backend REST contract of SPEC section 1, so the gateway
-cannot tell them from real services. `latency_ms` delays every answer; a service
-named in `failing` answers 503 to everything (for demos and drills).
+They speak exactly the shop's backend REST contract (README), so the gateway
+cannot tell them from real services (the drill knobs, latency and forced 503s,
+are added around any graph's demo services by `tessera.demo`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -17,7 +16,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
+
+from .store import open_store
 
 Handler = Callable[[Request], Any]
 
@@ -112,40 +113,20 @@ def _reviews_service(db: sqlite3.Connection) -> list[Route]:
     return [Route("/reviews", reviews)]
 
 
-class _Conditions:
-    """Wraps a service app with the drill knobs (added latency, forced 503) and counts
-    the requests it serves (`GET /_demo/calls`, read by the benchmark). `GET /healthz`
-    answers 200 (a container's health check), uncounted and never failed."""
-
-    def __init__(self, app: ASGIApp, latency_ms: float, failing: bool) -> None:
-        self.app = app
-        self.latency = latency_ms / 1000
-        self.failing = failing
-        self.calls = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            if scope["path"] == "/_demo/calls":  # for benchmarks: requests served so far
-                await JSONResponse({"calls": self.calls})(scope, receive, send)
-                return
-            if scope["path"] == "/healthz":
-                await JSONResponse({"status": "ok"})(scope, receive, send)
-                return
-            self.calls += 1
-            if self.latency:
-                await asyncio.sleep(self.latency)
-            if self.failing:
-                response = JSONResponse({"error": "service unavailable (demo --fail)"},
-                                        status_code=503)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+_store: sqlite3.Connection | None = None
 
 
-def build_service_apps(db: sqlite3.Connection, *, latency_ms: float = 0,
-                       failing: Iterable[str] = ()) -> dict[str, ASGIApp]:
-    """One ASGI app per service name."""
-    failing = set(failing)
+def shared_store() -> sqlite3.Connection:
+    """The process's demo store, seeded on first use (read-only afterwards)."""
+    global _store
+    if _store is None:
+        _store = open_store()
+    return _store
+
+
+def services(db: sqlite3.Connection | None = None) -> dict[str, ASGIApp]:
+    """One ASGI app per service name (the shop's `Graph.demo`)."""
+    db = db or shared_store()
     routes = {
         "orders": _orders_service(db),
         "users": _entity_service(db, "users", dict),
@@ -153,5 +134,4 @@ def build_service_apps(db: sqlite3.Connection, *, latency_ms: float = 0,
         "inventory": _inventory_service(db),
         "reviews": _reviews_service(db),
     }
-    return {name: _Conditions(Starlette(routes=r), latency_ms, name in failing)
-            for name, r in routes.items()}
+    return {name: Starlette(routes=r) for name, r in routes.items()}

@@ -1,0 +1,235 @@
+"""A REST binding: how one backend is asked for records by key, declared once.
+
+    users = Rest("users", many="/users", one="/users/{key}")              # ?ids=1,2
+    users = Rest("users", many="/users", param="id", batch="repeat")      # ?id=1&id=2
+    posts = Rest("posts", one="/posts?userId={key}", batch="none", answer="list")
+    shipments = Rest("shipments", many="/shipments", param="order_ids",
+                     group_by="order_id")                                 # one-to-many
+
+From the binding Tessera derives the batch function a per-request DataLoader
+runs (`fetch`): keys de-duplicated, split at the backend's `max_batch_size`
+(and so that no URL grows past 8000 characters of keys), one call per chunk,
+every answer checked and laid out in key order, a failed chunk failing only its
+own keys, stale answers kept and served when the backend's `stale_if_error_s`
+says so. What a key maps to:
+
+    answer="entity"  objects; each one's `by` field (default "id") is its key
+                     (a number is read as a string); a key not answered is None
+    group_by="f"     objects grouped into a list per key by their field `f`
+                     ([] for a key with none)
+    answer="map"     one object {key: value} (e.g. {"A1": 120})
+    answer="list"    with batch="none": the call's list is the key's value
+
+Batch shapes: "comma" (`?ids=1,2`; a key containing a comma is fetched alone,
+by `one` when there is one), "repeat" (`?id=1&id=2`), "none" (one call per key,
+`one` with `{key}`; other `{placeholders}` are filled from the field's
+arguments, so `one="/orders?user_id={key}&limit={limit}"` takes `limit`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import string
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote
+
+from ..backends import MISSING, BackendClient, CallScope
+from ..backends.urls import DOT_SEGMENTS, list_chunks, segment
+from ..errors import BackendBadResponse
+
+Batch = Literal["comma", "repeat", "none"]
+Answer = Literal["entity", "map", "list"]
+Slot = Any  # a value, None, a Stale value, or an Exception
+
+
+@dataclass(frozen=True, eq=False)
+class Rest:
+    """One way of fetching records from `backend` by key (compared by identity)."""
+
+    backend: str
+    many: str | None = None  # the batch call's path, e.g. "/users"
+    one: str | None = None  # the path for one key, with {key}, e.g. "/users/{key}"
+    param: str = "ids"  # the query parameter that carries the keys of a batch
+    batch: Batch = "comma"
+    by: str = "id"  # answer="entity": the object field that holds its key
+    group_by: str | None = None  # objects grouped into a list per key, by this field
+    answer: Answer = "entity"
+    list_size: int | None = None  # how many items a key's list holds, for the cost limit
+    name: str | None = None  # metrics and tracing label; default: backend + path
+    per_key_ok: bool = False  # batch="none" accepted: `tessera check` reports, not fails
+    placeholders: tuple[str, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        problem = self._problem()
+        if problem:
+            raise ValueError(f"Rest({self.backend!r}, ...): {problem}")
+        names = [n for _, n, _, _ in string.Formatter().parse(self.one or "") if n]
+        object.__setattr__(self, "placeholders", tuple(n for n in names if n != "key"))
+
+    def _problem(self) -> str | None:
+        if self.batch == "none" and self.one is None:
+            return "batch='none' needs `one`, the path for one key"
+        if self.batch != "none" and self.many is None:
+            return f"batch={self.batch!r} needs `many`, the path of the batch call"
+        if self.one is not None and "{key}" not in self.one:
+            return "`one` must contain {key}"
+        if self.answer == "list" and self.batch != "none":
+            return "answer='list' is for one call per key (batch='none')"
+        if self.group_by is not None and self.answer != "entity":
+            return "group_by groups objects: leave answer='entity'"
+        return None
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.backend}:{self.many or self.one}"
+
+    @property
+    def grouped(self) -> bool:
+        """Does a key map to a list of records (one-to-many)?"""
+        return self.group_by is not None or self.answer == "list"
+
+    def key_of(self, key: Any, args: dict[str, Any]) -> Hashable:
+        """The loader key for `key` with the values of the path's other placeholders."""
+        if not self.placeholders:
+            return str(key)
+        return (str(key), tuple(args[name] for name in self.placeholders))
+
+    async def fetch(self, client: BackendClient, keys: Sequence[Hashable],
+                    scope: CallScope) -> list[Slot]:
+        """The batch function: a slot per key, in key order."""
+        if self.batch == "none":
+            return await _per_key(keys, lambda key: self._one(client, key, scope),
+                                  stale=(client.stale, self.label))
+        return await _by_chunks(self, client, [str(k) for k in keys], scope)
+
+    async def _one(self, client: BackendClient, key: Any, scope: CallScope) -> Any:
+        value, extra = key if self.placeholders else (key, ())
+        filled = dict(zip(self.placeholders, extra, strict=True))
+        path = _fill(self.one or "", str(value), filled)
+        answer = await client.get_json(path, scope=scope, missing_ok=not self.grouped)
+        if answer is MISSING:
+            return None
+        if self.answer == "list":
+            return _objects(client, answer)
+        if not isinstance(answer, dict):
+            raise _bad(client, "a body that is not an object")
+        return next(iter(self.index(client, [answer], [str(value)]).values()), None)
+
+    async def many_call(self, client: BackendClient, chunk: list[str],
+                        scope: CallScope) -> dict[str, Any]:
+        assert self.many is not None
+        joiner = "&" if "?" in self.many else "?"
+        name = quote(self.param, safe="")
+        if self.batch == "repeat":
+            query = "&".join(f"{name}={quote(k, safe='')}" for k in chunk)
+        else:
+            query = f"{name}={','.join(quote(k, safe='') for k in chunk)}"
+        answer = await client.get_json(f"{self.many}{joiner}{query}", scope=scope)
+        return self.index(client, answer, chunk)
+
+    def index(self, client: BackendClient, answer: Any, keys: list[str]) -> dict[str, Any]:
+        """An answer laid out by key (the contract's checks: a body of the wrong
+        shape is the backend's BACKEND_BAD_RESPONSE)."""
+        if self.answer == "map":
+            if not isinstance(answer, dict):
+                raise _bad(client, "a body that is not an object")
+            return {str(k): v for k, v in answer.items()}
+        items = _objects(client, answer)
+        if self.group_by is not None:
+            grouped: dict[str, list[Any]] = {key: [] for key in keys}
+            for item in items:
+                owner = item.get(self.group_by)
+                if isinstance(owner, str | int) and str(owner) in grouped:
+                    grouped[str(owner)].append(item)
+            return grouped
+        out: dict[str, Any] = {}
+        for item in items:
+            key = item.get(self.by)
+            if isinstance(key, bool) or not isinstance(key, str | int):
+                raise _bad(client, f"an item that has no {self.by}")
+            out[str(key)] = item
+        return out
+
+
+def _bad(client: BackendClient, what: str) -> BackendBadResponse:
+    return BackendBadResponse(client.service, f"answered with {what}")
+
+
+def _objects(client: BackendClient, answer: Any) -> list[dict[str, Any]]:
+    if not isinstance(answer, list):
+        raise _bad(client, "a body that is not a list")
+    if not all(isinstance(item, dict) for item in answer):
+        raise _bad(client, "a list item that is not an object")
+    return answer
+
+
+def _fill(template: str, key: str, args: dict[str, Any]) -> str:
+    """`one` with its placeholders filled: in the path as one encoded segment each,
+    in the query string as encoded values."""
+    path, sep, query = template.partition("?")
+    values = {"key": key, **{k: str(v) for k, v in args.items()}}
+    filled = path.format_map({k: segment(v) for k, v in values.items()})
+    if sep:
+        filled += "?" + query.format_map({k: quote(v, safe="") for k, v in values.items()})
+    return filled
+
+
+async def _by_chunks(binding: Rest, client: BackendClient, keys: list[str],
+                     scope: CallScope) -> list[Slot]:
+    """Batched calls for `keys`; a key that cannot travel in a comma list, or a
+    lone key the backend can be asked for by path, goes alone."""
+    wanted = [k for k in dict.fromkeys(keys) if k != ""]
+    alone: list[str] = []
+    if binding.batch == "comma":
+        alone = [k for k in wanted if "," in k]
+    if binding.one is not None and len(wanted) == 1 and wanted[0] not in DOT_SEGMENTS \
+            and not binding.grouped:
+        alone = wanted
+    listed = [k for k in wanted if k not in alone]
+    calls: list[tuple[list[str], Awaitable[dict[str, Any]]]] = []
+    for key in alone:
+        calls.append(([key], _alone(binding, client, key, scope)))
+    calls += [(chunk, binding.many_call(client, chunk, scope))
+              for chunk in list_chunks(listed, client.max_batch_size)]
+    found: dict[str, Slot] = {}
+    store = client.stale
+    outcomes = await asyncio.gather(*(call for _, call in calls), return_exceptions=True)
+    for (chunk, _), outcome in zip(calls, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, Exception):
+                raise outcome
+            for key in chunk:
+                found[key] = outcome if store is None else \
+                    store.recall(binding.label, key, outcome)
+        else:
+            if store is not None:
+                store.remember(binding.label, outcome)
+            found.update(outcome)
+    return [found.get(key) for key in keys]
+
+
+async def _alone(binding: Rest, client: BackendClient, key: str,
+                 scope: CallScope) -> dict[str, Any]:
+    if binding.one is None or key in DOT_SEGMENTS:  # ask for it in a list of one
+        return await binding.many_call(client, [key], scope)
+    return {key: await binding._one(client, key, scope)}
+
+
+async def _per_key(keys: Sequence[Hashable], fetch: Callable[[Hashable], Awaitable[Any]], *,
+                   stale: tuple[Any, str]) -> list[Slot]:
+    """One call per distinct key (the backend cannot batch), all concurrent."""
+    store, namespace = stale
+    outcomes = await asyncio.gather(*(fetch(key) for key in keys), return_exceptions=True)
+    slots: list[Slot] = []
+    for key, outcome in zip(keys, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, Exception):
+                raise outcome
+            slots.append(outcome if store is None else store.recall(namespace, key, outcome))
+        else:
+            if store is not None and outcome is not None:
+                store.remember(namespace, {key: outcome})
+            slots.append(outcome)
+    return slots

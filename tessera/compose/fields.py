@@ -1,0 +1,274 @@
+"""`link`: a Strawberry field whose value comes from a REST binding, declared once.
+
+    @strawberry.type
+    class Order:
+        id: strawberry.ID
+        user_id: strawberry.Private[str | None] = None
+        user: User | None = link(users, key="user_id")               # one key from the parent
+        products: list[Product | None] = link(products, keys=distinct_product_ids)
+
+    @strawberry.type
+    class Query:
+        order: Order | None = link(orders, key=Arg("id"))            # the key is an argument
+        orders: list[Order | None] = link(orders, keys=Arg("ids"))   # a list of keys
+        # extra arguments fill the binding's other {placeholders}:
+        #   link(orders_by_user, key="id", args={"limit": Arg(int, default=10, range=(1, 100),
+        #                                                      size=True)})
+
+The field's annotation says what it returns: records become that Strawberry type
+(`tessera.compose.records`); `then=` turns the loaded value into something else
+first (`then=lambda level: level > 0`). From the declaration Tessera derives the
+resolver, the per-request loader it uses (batched and de-duplicated with every
+other field on the same binding), the same-hop prefetch of what the returned
+objects' selected fields need, nullable partial failure (the field is null, with
+an error carrying the backend's `service` and `code`), stale answers, the cost
+estimate and the limits on its arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+from strawberry.types.base import StrawberryList, StrawberryOptional, get_object_definition
+
+from ..loaders import settled
+from .binding import Rest
+from .lookahead import early_plans, fresh, prefetch, prefetch_plans
+from .records import builder
+
+NOTHING: Any = object()
+LINK = "tessera.link"  # the StrawberryField metadata key holding a field's Link
+
+
+@dataclass(frozen=True)
+class Arg:
+    """A GraphQL argument of a linked field.
+
+    `Arg("id")` / `Arg("ids")` as `key=` / `keys=`: the key(s) come from this
+    argument (ID! / [ID!]!, checked against `limits.max_ids`). In `args=`:
+    `Arg(int, default=10, range=(1, 100), size=True)` fills the binding's
+    `{placeholder}` of that name; `range` is enforced before any call
+    (BAD_USER_INPUT), `size=True` tells the cost limit that the field returns
+    that many items."""
+
+    name_or_type: Any = None
+    default: Any = NOTHING
+    description: str | None = None
+    range: tuple[int, int] | None = None
+    size: bool = False
+
+
+@dataclass
+class Link:
+    """What one linked field declared (kept as the field's metadata)."""
+
+    binding: Rest
+    key: str | Callable[[Any], Any] | Arg | None
+    keys: str | Callable[[Any], Iterable[Any]] | Arg | None
+    args: dict[str, Arg]
+    constants: dict[str, Any]
+    then: Callable[[Any], Any] | None
+    list_size: int | None
+    field: Any = None  # the StrawberryField, once made
+    _finish: Callable[[Any], Any] | None = None
+
+    @property
+    def many(self) -> bool:
+        return self.keys is not None
+
+    @property
+    def key_arg(self) -> str | None:
+        chosen = self.keys if self.many else self.key
+        return chosen.name_or_type if isinstance(chosen, Arg) else None
+
+    @property
+    def key_attr(self) -> str | None:
+        """The parent attribute holding the key, when declared by name."""
+        chosen = self.keys if self.many else self.key
+        return chosen if isinstance(chosen, str) else None
+
+    @property
+    def prefetchable(self) -> bool:
+        """Can a parent start this field's load? Not when it takes arguments."""
+        return not self.args and self.key_arg is None
+
+    def parent_keys(self, parent: Any) -> list[Hashable]:
+        """The loader keys this field will load for `parent` (for a prefetch)."""
+        chosen = self.keys if self.many else self.key
+        got = getattr(parent, chosen) if isinstance(chosen, str) else chosen(parent)  # type: ignore[misc,operator]
+        values = list(got or ()) if self.many else [got]
+        return [self.binding.key_of(v, self.constants) for v in values if v is not None]
+
+    def finish(self, value: Any) -> Any:
+        """A loaded value (records) as the field's type."""
+        if self._finish is None:
+            self._finish = _finisher(self)
+        return self._finish(value)
+
+
+def link(binding: Rest, *, key: str | Callable[[Any], Any] | Arg | None = None,
+         keys: str | Callable[[Any], Iterable[Any]] | Arg | None = None,
+         args: dict[str, Arg | Any] | None = None, then: Callable[[Any], Any] | None = None,
+         list_size: int | None = None, description: str | None = None,
+         deprecation_reason: str | None = None) -> Any:
+    """A field loaded through `binding`. Give exactly one of `key` (one key: a parent
+    attribute name, a function of the parent, or an `Arg`) and `keys` (a list of
+    keys, the field returns a list in that order)."""
+    if (key is None) == (keys is None):
+        raise ValueError("link(...) takes exactly one of key= and keys=")
+    given = dict(args or {})
+    declared = {n: a for n, a in given.items() if isinstance(a, Arg)}
+    constants = {n: v for n, v in given.items() if not isinstance(v, Arg)}
+    missing = set(binding.placeholders) - set(given)
+    if missing:
+        raise ValueError(f"link({binding.label}): the path needs {sorted(missing)}: give "
+                         "them in args=")
+    spec = Link(binding, key, keys, declared, constants, then, list_size)
+    made = strawberry.field(resolver=_resolver(spec), description=description,
+                            deprecation_reason=deprecation_reason, metadata={LINK: spec})
+    spec.field = made
+    return made
+
+
+def link_of(strawberry_field: Any) -> Link | None:
+    metadata = getattr(strawberry_field, "metadata", None) or {}
+    found: Link | None = metadata.get(LINK)
+    return found
+
+
+def _resolver(spec: Link) -> Callable[..., Any]:
+    def resolve(root: Any, info: Info, **kwargs: Any) -> Any:
+        return _resolve(spec, root, info, kwargs)
+
+    params = [inspect.Parameter("root", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+              inspect.Parameter("info", inspect.Parameter.KEYWORD_ONLY, annotation=Info)]
+    chosen = spec.keys if spec.many else spec.key
+    if isinstance(chosen, Arg):
+        kind = list[strawberry.ID] if spec.many else strawberry.ID
+        params.append(_parameter(chosen.name_or_type, Arg(kind, chosen.default,
+                                                          chosen.description)))
+    params += [_parameter(name, arg) for name, arg in spec.args.items()]
+    resolve.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return resolve
+
+
+def _parameter(name: str, arg: Arg) -> inspect.Parameter:
+    annotation: Any = arg.name_or_type
+    if arg.description:
+        annotation = Annotated[annotation, strawberry.argument(description=arg.description)]
+    default = inspect.Parameter.empty if arg.default is NOTHING else arg.default
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                             default=default)
+
+
+def _resolve(spec: Link, root: Any, info: Info, kwargs: dict[str, Any]) -> Any:
+    values = {**spec.constants, **{n: kwargs[n] for n in spec.args}}
+    arg = spec.key_arg
+    if arg is not None:
+        got = kwargs[arg]
+    else:
+        chosen = spec.keys if spec.many else spec.key
+        got = getattr(root, chosen) if isinstance(chosen, str) else chosen(root)  # type: ignore[misc,operator]
+    loader = info.context.loaders[spec.binding]
+    if spec.many:
+        keys = [spec.binding.key_of(k, values) for k in (got or ())]
+        return _many(spec, info, loader, keys, [str(k) for k in got or ()])
+    if got is None:
+        return spec.finish(None)
+    key = spec.binding.key_of(got, values)
+    future = settled(loader, key)
+    if future is None:
+        return _one(spec, info, loader, key, str(got))
+    result = spec.finish(fresh(info, future.result()))
+    plans = prefetch_plans(info, spec, [result])
+    return result if not plans else _then(prefetch(info, plans), result)
+
+
+async def _then(pending: Any, result: Any) -> Any:
+    await pending
+    return result
+
+
+async def _one(spec: Link, info: Info, loader: Any, key: Hashable, raw: str) -> Any:
+    early = early_plans(info, spec, [raw])
+    if early:
+        value, _ = await asyncio.gather(loader.load(key), prefetch(info, early))
+    else:
+        value = await loader.load(key)
+    result = spec.finish(fresh(info, value))
+    plans = prefetch_plans(info, spec, [result], skip=early)
+    if plans:
+        await prefetch(info, plans)
+    return result
+
+
+async def _many(spec: Link, info: Info, loader: Any, keys: list[Hashable],
+                raw: list[str]) -> list[Any]:
+    loads = asyncio.gather(*(loader.load(k) for k in keys), return_exceptions=True)
+    early = early_plans(info, spec, raw)
+    values = (await asyncio.gather(loads, prefetch(info, early)))[0] if early else await loads
+    results: list[Any] = []
+    for index, value in enumerate(values):
+        if isinstance(value, Exception):
+            results.append(value)  # graphql-core nulls this item and reports it at its path
+            continue
+        try:
+            results.append(spec.finish(fresh(info, value, index)))
+        except Exception as exc:  # a record the backend got wrong: this item only
+            results.append(exc)
+    plans = prefetch_plans(info, spec, results, skip=early)
+    if plans:
+        await prefetch(info, plans)
+    return results
+
+
+def _finisher(spec: Link) -> Callable[[Any], Any]:
+    """Loaded value -> the field's value: `then`, then records into Strawberry types."""
+    kind = spec.field.type
+    if spec.many:  # each key's value is built alone
+        kind = _strip(kind)
+        if isinstance(kind, StrawberryList):
+            kind = kind.of_type
+    build = _build_for(_strip(kind), spec.binding.backend)
+    then = spec.then
+
+    def finish(value: Any) -> Any:
+        if then is not None:
+            value = then(value)
+        return None if value is None else build(value)
+
+    return finish
+
+
+def _strip(kind: Any) -> Any:
+    return kind.of_type if isinstance(kind, StrawberryOptional) else kind
+
+
+def _build_for(kind: Any, service: str) -> Callable[[Any], Any]:
+    if isinstance(kind, StrawberryList):
+        item = _build_for(_strip(kind.of_type), service)
+        return lambda values: [None if v is None else item(v) for v in values]
+    if isinstance(kind, type) and get_object_definition(kind) is not None:
+        return builder(kind, service)
+    return _scalar(kind, service)
+
+
+def _scalar(kind: Any, service: str) -> Callable[[Any], Any]:
+    from ..errors import BackendBadResponse
+
+    expected: Any = {int: int, float: (int, float), str: str, bool: bool}.get(kind)
+
+    def check(value: Any) -> Any:
+        if expected is not None and (isinstance(value, bool) and kind is not bool
+                                     or not isinstance(value, expected)):
+            raise BackendBadResponse(service, f"sent a value that is not a {kind.__name__}")
+        return float(value) if kind is float else value
+
+    return check
+

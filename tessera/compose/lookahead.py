@@ -1,0 +1,189 @@
+"""Look one level ahead, so the objects a resolver returns resolve without awaiting.
+
+graphql-core completes a list whose items have async fields by gathering one
+task per item; for `products(ids: [100 ids]) { stock }` that is 100 tasks for
+one inventory call, most of the request's CPU. Instead, a linked field that
+returns objects first starts the loads their selected linked fields will need
+(`prefetch`), awaits them together (the same hop those fields would have taken),
+and those fields then read the settled loader future synchronously. A field
+whose load was not prefetched still returns an awaitable, so the answer never
+depends on the lookahead; only its cost does.
+
+What to prefetch is derived from the declarations (`link` fields of the returned
+type, and of the types of its selected object-valued data fields, one level
+down). A parent prefetches only when it can cover every linked field selected on
+its children (a field with arguments cannot be prefetched); otherwise it
+prefetches nothing, so no field ever starts later than it would have without
+the lookahead. When the children's keys are the keys the parent asked for (a
+product's `stock` is keyed by the product id asked for), their loads start
+together with the parent's own (`early_plans`): one hop instead of two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import Info
+from strawberry.types.base import StrawberryList, StrawberryOptional, get_object_definition
+
+from ..resilience import Stale
+
+if TYPE_CHECKING:
+    from .fields import Link
+
+Plan = tuple["Link", list[Hashable]]
+_NAMES = StrawberryConfig().name_converter
+
+
+def _children(sets: Iterable[SelectionSetNode | None], fragments: dict[str, Any],
+              seen: set[str] | None = None) -> Iterator[FieldNode]:
+    """The field nodes directly under `sets`, through fragments."""
+    seen = set() if seen is None else seen
+    for selection_set in sets:
+        for sel in selection_set.selections if selection_set is not None else ():
+            if isinstance(sel, FieldNode):
+                yield sel
+            elif isinstance(sel, InlineFragmentNode):
+                yield from _children([sel.selection_set], fragments, seen)
+            elif isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen:
+                seen.add(sel.name.value)
+                fragment = fragments.get(sel.name.value)
+                if fragment is not None:
+                    yield from _children([fragment.selection_set], fragments, seen)
+
+
+def selected(info: Info, *path: str) -> set[str]:
+    """The names of the fields selected under this field (then under `path`);
+    computed once per field of the document and request, not once per item."""
+    raw = info._raw_info
+    memo: dict[Any, set[str]] = info.context.memo
+    key = (id(raw.field_nodes), path)
+    found = memo.get(key)
+    if found is None:
+        sets = [node.selection_set for node in raw.field_nodes]
+        for name in path:
+            sets = [f.selection_set for f in _children(sets, raw.fragments)
+                    if f.name.value == name]
+        found = memo[key] = {f.name.value for f in _children(sets, raw.fragments)}
+    return found
+
+
+@cache
+def links_of(kind: type) -> dict[str, Link]:
+    """A type's linked fields by GraphQL name."""
+    from .fields import link_of
+
+    definition = get_object_definition(kind, strict=True)
+    out: dict[str, Link] = {}
+    for f in definition.fields:
+        spec = link_of(f)
+        if spec is not None:
+            out[_NAMES.get_graphql_name(f)] = spec
+    return out
+
+
+@cache
+def nested_of(kind: type) -> dict[str, tuple[str, type]]:
+    """A type's data fields holding objects with links: GraphQL name -> (attribute, type)."""
+    definition = get_object_definition(kind, strict=True)
+    out: dict[str, tuple[str, type]] = {}
+    for f in definition.fields:
+        if f.base_resolver is not None:
+            continue
+        target = object_type(f.type)
+        if target is not None and links_of(target):
+            out[_NAMES.get_graphql_name(f)] = (f.python_name, target)
+    return out
+
+
+def object_type(kind: Any) -> type | None:
+    """The Strawberry object type under optional/list wrappers, if it is one."""
+    while isinstance(kind, StrawberryOptional | StrawberryList):
+        kind = kind.of_type
+    return kind if isinstance(kind, type) and get_object_definition(kind) else None
+
+
+def prefetch_plans(info: Info, spec: Link, results: Sequence[Any], *,
+                   skip: Sequence[Plan] = ()) -> list[Plan]:
+    """What the selected linked fields of these results (and of their selected
+    object-valued fields, one level down) will load."""
+    kind = object_type(spec.field.type)
+    if kind is None or not info.context.loaders.caching:
+        return []
+    done = {id(link) for link, _ in skip}
+    subjects = [r for r in _flat(results) if r is not None and not isinstance(r, Exception)]
+    plans: list[Plan] = []
+    if not _plan(info, kind, selected(info), subjects, (), done, plans):
+        return []
+    return plans
+
+
+def _plan(info: Info, kind: type, fields: set[str], subjects: list[Any], path: tuple[str, ...],
+          done: set[int], plans: list[Plan]) -> bool:
+    links = links_of(kind)
+    nested = nested_of(kind) if not path else {}
+    for name in fields:
+        link = links.get(name)
+        if link is not None:
+            if not link.prefetchable:
+                return False
+            if id(link) not in done:
+                plans.append((link, [k for s in subjects for k in link.parent_keys(s)]))
+        elif name in nested:
+            attr, target = nested[name]
+            inner = [item for s in subjects for item in _flat([getattr(s, attr)])
+                     if item is not None]
+            if not _plan(info, target, selected(info, name), inner, (*path, name), done,
+                         plans):
+                return False
+    return True
+
+
+def early_plans(info: Info, spec: Link, keys: Sequence[str]) -> list[Plan]:
+    """Loads that can start with the parent's own: its children's linked fields
+    keyed by the very keys the parent is loaded by."""
+    binding = spec.binding
+    kind = object_type(spec.field.type)
+    if (kind is None or binding.grouped or binding.answer != "entity"
+            or not info.context.loaders.caching):
+        return []
+    fields = selected(info)
+    links = links_of(kind)
+    chosen = [links[name] for name in fields if name in links]
+    if any(not link.prefetchable for link in chosen):
+        return []
+    return [(link, [link.binding.key_of(k, link.constants) for k in keys if k])
+            for link in chosen if link.key_attr == binding.by and not link.many]
+
+
+def _flat(values: Iterable[Any]) -> list[Any]:
+    out: list[Any] = []
+    for value in values:
+        if isinstance(value, list):
+            out.extend(value)
+        else:
+            out.append(value)
+    return out
+
+
+async def prefetch(info: Info, plans: Sequence[Plan]) -> None:
+    """Load these keys together (failures stay in the loaders, for each field)."""
+    loaders = info.context.loaders
+    futures = [loaders[link.binding].load(key) for link, keys in plans for key in keys]
+    if futures:
+        await asyncio.gather(*futures, return_exceptions=True)
+
+
+def fresh(info: Info, value: Any, index: int | None = None) -> Any:
+    """A loaded value as it is; a `Stale` one unwrapped and reported at this field's
+    path (`extensions.tessera.stale`), so nobody mistakes it for fresh data."""
+    if not isinstance(value, Stale):
+        return value
+    path = info.path.as_list() + ([] if index is None else [index])
+    info.context.scope.report.served_stale(path, value.service, value.age_s)
+    return value.value

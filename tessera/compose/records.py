@@ -1,0 +1,152 @@
+"""Backend records (JSON objects) into Strawberry objects, checked on the way.
+
+    build = builder(Order, service="orders")
+    order = build({"id": 42, "status": "SHIPPED", "items": [...], "user_id": "7"})
+
+Every data field of the type (a field with no resolver, `strawberry.Private`
+ones included) is read from the record key of the same name, or of the name
+given with `source(...)`. Its annotation is checked: `ID` takes a string or a
+number (as a string), `str`, `int` (not a bool), `float` (an int too), `bool`,
+`X | None` (null or missing is None), `list[X]`, and nested Strawberry types
+(built the same way). A record that does not fit is the backend's
+BACKEND_BAD_RESPONSE on the field that asked for it, never a crash.
+
+    @strawberry.type
+    class Post:
+        user_id: strawberry.Private[str] = source("userId")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, Union
+
+import strawberry
+from strawberry.types.base import get_object_definition
+
+from ..errors import BackendBadResponse
+
+Build = Callable[[Any], Any]
+_SOURCE = "tessera.source"
+_MISSING = object()
+
+
+def source(key: str, **options: Any) -> Any:
+    """A data field read from record key `key` (a `strawberry.field` otherwise)."""
+    if options.pop("private", False):
+        return dataclasses.field(metadata={_SOURCE: key}, **options)
+    metadata = {**options.pop("metadata", {}), _SOURCE: key}
+    return strawberry.field(metadata=metadata, **options)
+
+
+_builders: dict[tuple[type, str], Build] = {}
+
+
+def builder(cls: type, service: str) -> Build:
+    """The (cached) function that makes a `cls` from one record of `service`."""
+    made = _builders.get((cls, service))
+    if made is None:
+        made = _builders[(cls, service)] = _object_builder(cls, service)
+    return made
+
+
+def _object_builder(cls: type, service: str) -> Build:
+    hints = typing.get_type_hints(cls, globalns=vars(sys.modules[cls.__module__]),
+                                  include_extras=True)
+    resolved = _resolved_fields(cls)
+    readers: list[tuple[str, str, Callable[[Any], Any]]] = []
+    for f in dataclasses.fields(cls):
+        if f.name in resolved or f.name not in hints:
+            continue
+        key = f.metadata.get(_SOURCE, f.name) if f.metadata else f.name
+        readers.append((f.name, key, _checker(hints[f.name], service, key)))
+
+    def build(record: Any) -> Any:
+        if not isinstance(record, dict):
+            raise BackendBadResponse(service, f"sent a {cls.__name__} that is not an object")
+        return cls(**{name: check(record.get(key)) for name, key, check in readers})
+
+    return build
+
+
+def _resolved_fields(cls: type) -> set[str]:
+    definition = get_object_definition(cls, strict=True)
+    return {f.python_name for f in definition.fields if f.base_resolver is not None}
+
+
+def _checker(annotation: Any, service: str, key: str) -> Callable[[Any], Any]:
+    """A function checking (and converting) one record value for `annotation`."""
+    annotation, optional = _unwrap(annotation)
+
+    def wrong() -> BackendBadResponse:
+        return BackendBadResponse(service, f"sent a record whose '{key}' is missing or wrong")
+
+    inner: Callable[[Any], Any]
+    if annotation is strawberry.ID:
+        def inner(v: Any) -> Any:
+            if isinstance(v, bool) or not isinstance(v, str | int):
+                raise wrong()
+            return strawberry.ID(str(v))
+    elif annotation is float:
+        def inner(v: Any) -> Any:
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise wrong()
+            return float(v)
+    elif annotation in (str, int, bool):
+        kind = annotation
+
+        def inner(v: Any) -> Any:
+            if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+                raise wrong()
+            return v
+    elif typing.get_origin(annotation) is list:
+        item = _checker(typing.get_args(annotation)[0], service, key)
+
+        def inner(v: Any) -> Any:
+            if not isinstance(v, list):
+                raise wrong()
+            return [item(x) for x in v]
+    elif get_object_definition(annotation) is not None:
+        nested = builder(annotation, service)
+
+        def inner(v: Any) -> Any:
+            if not isinstance(v, dict):
+                raise wrong()
+            return nested(v)
+    else:  # a type Tessera does not check (an enum, a custom scalar): as sent
+        def inner(v: Any) -> Any:
+            return v
+
+    def check(value: Any) -> Any:
+        if value is None:
+            if optional:
+                return None
+            raise wrong()
+        return inner(value)
+
+    return check
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """(the annotation without Private/Annotated/Optional, whether None is allowed)."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(annotation))
+        if len(args) == 1:
+            inner, _ = _unwrap(args[0])
+            return inner, optional
+    return annotation, False
+
+
+def records_of(cls: type, service: str, values: Any) -> list[Any]:
+    """A list of records as `cls` objects (in a `then=` that needs them typed)."""
+    if not isinstance(values, list):
+        raise BackendBadResponse(service, "answered with a body that is not a list")
+    build = builder(cls, service)
+    return [build(value) for value in values]

@@ -1,0 +1,110 @@
+"""Demo services from fixture files: one JSON file per backend, served with the
+common REST shapes, so an example runs with no server of its own.
+
+    graph = Graph(query=Query, demo=fixtures(Path(__file__).parent / "data"))
+
+`data/posts.json` is the `posts` backend. Its top level is an object whose keys
+are collections (`{"posts": [...]}`) served at `/posts`; a collection that is an
+object (`{"inventory": {"A1": 120}}`) is a map. For a list collection:
+
+    GET /posts                     every record
+    GET /posts/{id}                the record whose `id` is that (404 when none)
+    GET /posts?userId=1            records whose `userId` is 1
+    GET /posts?id=1&id=2           repeated parameters: any of the values
+    GET /shipments?order_ids=1,2   a comma list; `order_ids` filters `order_id`,
+                                   `ids` filters `id` (the plural of a field)
+    GET /orders?user_id=7&limit=3  `limit` keeps the first N
+
+For a map: `GET /inventory?ids=A1,B2` answers the entries asked for. Values are
+compared as strings, so ids that are numbers in JSON match ids in URLs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+if TYPE_CHECKING:
+    from ..compose.graph import Demo
+
+
+def fixtures(folder: Path | str) -> Demo:
+    """A `Graph.demo`: one fixture service per `NAME.json` in `folder`."""
+    from ..compose.graph import Demo
+
+    folder = Path(folder)
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise FileNotFoundError(f"no fixture files (*.json) in {folder}")
+
+    def services() -> dict[str, ASGIApp]:
+        return {path.stem: fixture_service(json.loads(path.read_text("utf-8")))
+                for path in files}
+
+    return Demo(tuple(path.stem for path in files), services)
+
+
+def fixture_service(data: Mapping[str, Any]) -> Starlette:
+    routes: list[Route] = []
+    for name, records in data.items():
+        if isinstance(records, dict):
+            routes.append(Route(f"/{name}", _map_endpoint(records)))
+        else:
+            many, one = _list_endpoints(records)
+            routes += [Route(f"/{name}", many), Route(f"/{name}/{{id}}", one)]
+    return Starlette(routes=routes)
+
+
+def _values(request: Request, name: str) -> list[str]:
+    return [part for raw in request.query_params.getlist(name) for part in raw.split(",")
+            if part]
+
+
+def _field_for(param: str, sample: Mapping[str, Any]) -> str:
+    if param in sample:
+        return param
+    if param.endswith("s") and param[:-1] in sample:
+        return param[:-1]
+    return param
+
+
+def _list_endpoints(records: list[dict[str, Any]]) -> tuple[Any, Any]:
+    sample = records[0] if records else {}
+
+    async def many(request: Request) -> JSONResponse:
+        chosen = records
+        for param in dict.fromkeys(request.query_params.keys()):
+            if param == "limit":
+                continue
+            field, wanted = _field_for(param, sample), set(_values(request, param))
+            chosen = [r for r in chosen if str(r.get(field)) in wanted]
+        limit = request.query_params.get("limit")
+        if limit is not None:
+            if not limit.isdigit():
+                return JSONResponse({"error": "limit must be a number"}, 400)
+            chosen = chosen[:int(limit)]
+        return JSONResponse(chosen)
+
+    async def one(request: Request) -> JSONResponse:
+        wanted = request.path_params["id"]
+        found = next((r for r in records if str(r.get("id")) == wanted), None)
+        if found is None:
+            return JSONResponse({"error": "not found"}, 404)
+        return JSONResponse(found)
+
+    return many, one
+
+
+def _map_endpoint(entries: dict[str, Any]) -> Any:
+    async def lookup(request: Request) -> JSONResponse:
+        wanted = [v for param in request.query_params for v in _values(request, param)]
+        return JSONResponse({k: entries[k] for k in wanted if k in entries})
+    return lookup
