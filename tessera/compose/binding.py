@@ -3,6 +3,7 @@
     users = Rest("users", many="/users", one="/users/{key}")              # ?ids=1,2
     users = Rest("users", many="/users", param="id", batch="repeat")      # ?id=1&id=2
     posts = Rest("posts", one="/posts?userId={key}", batch="none", answer="list")
+    every_post = Rest("posts", one="/posts", batch="none", answer="list")   # no key
     shipments = Rest("shipments", many="/shipments", param="order_ids",
                      group_by="order_id")                                 # one-to-many
 
@@ -73,8 +74,8 @@ class Rest:
             return "batch='none' needs `one`, the path for one key"
         if self.batch != "none" and self.many is None:
             return f"batch={self.batch!r} needs `many`, the path of the batch call"
-        if self.one is not None and "{key}" not in self.one:
-            return "`one` must contain {key}"
+        if self.one is not None and "{key}" not in self.one and self.answer != "list":
+            return "`one` must contain {key} (only a list answer may have a fixed path)"
         if self.answer == "list" and self.batch != "none":
             return "answer='list' is for one call per key (batch='none')"
         if self.group_by is not None and self.answer != "entity":
@@ -84,6 +85,11 @@ class Rest:
     @property
     def label(self) -> str:
         return self.name or f"{self.backend}:{self.many or self.one}"
+
+    @property
+    def fixed(self) -> bool:
+        """A whole collection at a fixed path (`one="/posts"`): no key at all."""
+        return self.one is not None and "{key}" not in self.one
 
     @property
     def grouped(self) -> bool:

@@ -14,6 +14,8 @@ unless the binding says the backend cannot batch and that is accepted
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import TYPE_CHECKING
 
 from .graph import iter_paths
@@ -22,13 +24,27 @@ if TYPE_CHECKING:
     from ..gateway import Gateway
 
 
-def n_plus_one(gateway: Gateway) -> list[tuple[str, str, bool]]:
-    """(path, binding label, accepted) for every field path called once per item."""
-    found: dict[str, tuple[str, str, bool]] = {}
+@dataclass
+class PerItem:
+    """A linked field that some query path reaches under a list, whose binding
+    cannot batch: it calls its backend once per parent item there."""
+
+    field: str  # Type.field
+    binding: str
+    accepted: bool
+    paths: list[str] = dc_field(default_factory=list)  # shortest first
+
+
+def n_plus_one(gateway: Gateway) -> list[PerItem]:
+    found: dict[str, PerItem] = {}
     for path, lf, under_list in iter_paths(gateway.graph):
         binding = lf.link.binding
         if under_list and binding.batch == "none" and lf.link.key_arg is None:
-            found.setdefault(path, (path, binding.label, binding.per_key_ok))
+            entry = found.setdefault(lf.path, PerItem(lf.path, binding.label,
+                                                      binding.per_key_ok))
+            entry.paths.append(path)
+    for entry in found.values():
+        entry.paths.sort(key=lambda p: (p.count("."), p))
     return list(found.values())
 
 
@@ -42,16 +58,24 @@ def report(gateway: Gateway) -> tuple[str, bool]:
     for name in gateway.backends:
         url = gateway.settings.url(name)
         lines.append(f"  backend {name}: {url or 'embedded demo'}")
-    paths = n_plus_one(gateway)
-    failing = [p for p in paths if not p[2]]
-    for path, label, accepted in paths:
-        verdict = "accepted (per_key_ok)" if accepted else "N+1"
-        lines.append(f"{verdict}: {path} calls {label} once per parent item")
-    if not paths:
+    found = n_plus_one(gateway)
+    failing = [entry for entry in found if not entry.accepted]
+    for entry in found:
+        verdict = "accepted (per_key_ok)" if entry.accepted else "N+1"
+        more = f" (and {len(entry.paths) - 1} more paths)" if len(entry.paths) > 1 else ""
+        lines.append(f"{verdict}: {entry.field} calls {entry.binding} once per parent item, "
+                     f"e.g. {{ {_query(entry.paths[0])} }}{more}")
+    if not found:
         lines.append("ok: no N+1 path")
     elif not failing:
-        lines.append(f"ok: {len(paths)} per-item path(s), all accepted")
+        lines.append(f"ok: {len(found)} per-item field(s), all accepted")
     else:
-        lines.append(f"FAILED: {len(failing)} N+1 path(s); give the binding a batch form "
-                     "(batch='comma' or 'repeat') or mark it per_key_ok=True")
+        lines.append(f"FAILED: {len(failing)} field(s) with N+1 paths; give the binding a "
+                     "batch form (batch='comma' or 'repeat') or mark it per_key_ok=True")
     return "\n".join(lines), bool(failing)
+
+
+def _query(path: str) -> str:
+    """`users.orders` as a selection: `users { orders }`."""
+    parts = path.split(".")
+    return " { ".join(parts) + " }" * (len(parts) - 1)

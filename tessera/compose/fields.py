@@ -119,9 +119,12 @@ def link(binding: Rest, *, key: str | Callable[[Any], Any] | Arg | None = None,
          deprecation_reason: str | None = None) -> Any:
     """A field loaded through `binding`. Give exactly one of `key` (one key: a parent
     attribute name, a function of the parent, or an `Arg`) and `keys` (a list of
-    keys, the field returns a list in that order)."""
+    keys, the field returns a list in that order); neither for a binding with a
+    fixed path (the whole collection)."""
+    if key is None and keys is None and binding.fixed:
+        key = _whole
     if (key is None) == (keys is None):
-        raise ValueError("link(...) takes exactly one of key= and keys=")
+        raise ValueError(f"link({binding.label}): give exactly one of key= and keys=")
     given = dict(args or {})
     declared = {n: a for n, a in given.items() if isinstance(a, Arg)}
     constants = {n: v for n, v in given.items() if not isinstance(v, Arg)}
@@ -134,6 +137,10 @@ def link(binding: Rest, *, key: str | Callable[[Any], Any] | Arg | None = None,
                             deprecation_reason=deprecation_reason, metadata={LINK: spec})
     spec.field = made
     return made
+
+
+def _whole(parent: Any) -> str:
+    return "*"  # the one key of a fixed-path binding
 
 
 def link_of(strawberry_field: Any) -> Link | None:

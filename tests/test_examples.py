@@ -1,0 +1,140 @@
+"""The examples, end to end: each graph served by Tessera over its demo services
+run as real HTTP servers (`tessera demo-backends --config`), calls counted at the
+services."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import gateway, gql
+from test_cli import free_port_run
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+pytestmark = pytest.mark.anyio
+
+
+class Services:
+    """An example's demo services as real servers; `calls()` counts per service."""
+
+    def __init__(self, names: list[str], base: int) -> None:
+        self.urls = {name: f"http://127.0.0.1:{base + i}" for i, name in enumerate(names)}
+        self._seen = {name: 0 for name in names}
+
+    def total(self, name: str) -> int:
+        return int(httpx.get(f"{self.urls[name]}/_demo/calls", timeout=5).json()["calls"])
+
+    def calls(self) -> dict[str, int]:
+        """Calls since the last time this was asked, per service (zeros left out)."""
+        out = {}
+        for name in self.urls:
+            now = self.total(name)
+            if now != self._seen[name]:
+                out[name] = now - self._seen[name]
+            self._seen[name] = now
+        return out
+
+    def settings(self, example: str, **extra: Any) -> dict[str, Any]:
+        backends = {name: {"url": url, "retries": 0} for name, url in self.urls.items()}
+        return {"graph": {"module": str(EXAMPLES / example / "graph.py")},
+                "backends": backends, **extra}
+
+
+@contextmanager
+def demo_services(example: str, names: list[str]) -> Iterator[Services]:
+    base = free_port_run(len(names))
+    proc = subprocess.Popen([sys.executable, "-m", "tessera", "demo-backends", "--config",
+                             str(EXAMPLES / example / "tessera.toml"), "--port", str(base)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    services = Services(names, base)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            try:
+                for name in names:
+                    services.total(name)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "demo services did not start"
+                time.sleep(0.1)
+        yield services
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+BLOG = ["comments", "posts", "users"]  # the fixture files, in name order
+
+
+async def test_blog_the_n_plus_one_query_costs_two_calls() -> None:
+    with demo_services("blog", BLOG) as services:
+        async with gateway(services.settings("blog")) as client:
+            body = await gql(client, "{ posts { id title user { id name email } } }")
+            counted = services.calls()
+    posts = body["data"]["posts"]
+    assert len(posts) == 100 and "errors" not in body
+    assert posts[0]["user"] == {"id": "1", "name": "Leanne Graham",
+                                "email": "leanne@example.com"}
+    assert posts[99]["user"]["id"] == "10"
+    assert counted == {"posts": 1, "users": 1}
+
+
+async def test_blog_every_link_batches_and_misses_are_null() -> None:
+    query = """{ user(id: "3") { name posts { id comments { id } } }
+                 post(id: "12") { userId user { username } comments { email } }
+                 missing: post(id: "9999") { id } }"""
+    with demo_services("blog", BLOG) as services:
+        async with gateway(services.settings("blog")) as client:
+            body = await gql(client, query)
+            counted = services.calls()
+    data = body["data"]
+    assert "errors" not in body
+    assert [p["id"] for p in data["user"]["posts"]] == [str(n) for n in range(21, 31)]
+    assert all(len(p["comments"]) == 5 for p in data["user"]["posts"])
+    assert data["post"]["userId"] == "2" and data["post"]["user"]["username"] == "ervin2"
+    assert data["missing"] is None
+    # hop 1: user 3 (users), posts 12 and 9999 in one batch (posts); hop 2: user 3's
+    # posts (posts), post 12's author (users) and comments (comments); hop 3: the
+    # comments of user 3's ten posts, in one batch (comments)
+    assert counted == {"users": 2, "posts": 2, "comments": 2}
+
+
+async def test_blog_a_service_down_nulls_its_fields_with_the_service_named() -> None:
+    with demo_services("blog", BLOG) as services:
+        settings = services.settings("blog")
+        settings["backends"]["users"]["url"] = "http://127.0.0.1:9"
+        async with gateway(settings) as client:
+            body = await gql(client, '{ post(id: "1") { title user { name } } }')
+    assert body["data"]["post"]["user"] is None and body["data"]["post"]["title"]
+    [error] = body["errors"]
+    assert error["path"] == ["post", "user"]
+    assert error["extensions"]["code"] == "BACKEND_UNAVAILABLE"
+    assert error["extensions"]["service"] == "users"
+
+
+async def test_blog_embedded_with_no_backends_configured() -> None:
+    settings = {"graph": {"module": str(EXAMPLES / "blog" / "graph.py")}}
+    async with gateway(settings) as client:
+        body = await gql(client, '{ post(id: "100") { user { id } } }')
+        route = await client.get("/api/posts/5")
+    assert body == {"data": {"post": {"user": {"id": "10"}}}}
+    assert route.json()["author"]["name"] == "Leanne Graham"
+
+
+def test_blog_check_finds_no_n_plus_one() -> None:
+    done = subprocess.run([sys.executable, "-m", "tessera", "check", "--config",
+                           str(EXAMPLES / "blog" / "tessera.toml")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok: no N+1 path" in done.stdout
