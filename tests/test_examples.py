@@ -138,3 +138,45 @@ def test_blog_check_finds_no_n_plus_one() -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok: no N+1 path" in done.stdout
+
+
+SHOP_AND_SHIPMENTS = ["orders", "users", "products", "inventory", "reviews", "shipments"]
+TWENTY = [str(n) for n in range(1000, 1020)]
+
+
+async def test_shipments_twenty_orders_cost_one_orders_and_one_shipments_call() -> None:
+    query = "query($ids: [ID!]!) { orders(ids: $ids) { id shipments { carrier status } } }"
+    with demo_services("shipments", SHOP_AND_SHIPMENTS) as services:
+        async with gateway(services.settings("shipments")) as client:
+            body = await gql(client, query, {"ids": TWENTY})
+            counted = services.calls()
+    assert "errors" not in body
+    orders = body["data"]["orders"]
+    assert [o["id"] for o in orders] == TWENTY
+    assert all(len(o["shipments"]) == 1 and o["shipments"][0]["carrier"] for o in orders)
+    assert counted == {"orders": 1, "shipments": 1}
+
+
+async def test_shipments_down_nulls_each_orders_shipments_naming_the_service() -> None:
+    query = "query($ids: [ID!]!) { orders(ids: $ids) { id status shipments { carrier } } }"
+    with demo_services("shipments", SHOP_AND_SHIPMENTS) as services:
+        settings = services.settings("shipments")
+        settings["backends"]["shipments"]["url"] = "http://127.0.0.1:9"
+        async with gateway(settings) as client:
+            body = await gql(client, query, {"ids": TWENTY})
+    orders = body["data"]["orders"]
+    assert [o["shipments"] for o in orders] == [None] * 20
+    assert all(o["status"] for o in orders)  # the rest of each order is there
+    assert sorted(e["path"][1] for e in body["errors"]) == list(range(20))
+    assert {(e["path"][2], e["extensions"]["code"], e["extensions"]["service"])
+            for e in body["errors"]} == {("shipments", "BACKEND_UNAVAILABLE", "shipments")}
+
+
+def test_extending_the_shop_leaves_the_shop_alone() -> None:
+    from tessera.compose import load_graph
+    from tessera.schema import build_schema
+
+    extended = load_graph(str(EXAMPLES / "shipments" / "graph.py"))
+    assert "shipments: [Shipment!]" in build_schema(graph=extended).as_str()
+    assert "Shipment" not in build_schema().as_str()
+    assert (ROOT / "schema.graphql").read_text().strip() == build_schema().as_str().strip()

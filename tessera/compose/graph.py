@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.types import ASGIApp
+from strawberry.annotation import StrawberryAnnotation
 from strawberry.types.base import get_object_definition
 
 from ..config import Aggregation, Settings
@@ -34,6 +35,11 @@ class Demo:
 
     names: tuple[str, ...]
     make: Callable[[], Mapping[str, ASGIApp]]
+
+    def __add__(self, other: Demo) -> Demo:
+        """Both sets of services (a later one wins a shared name)."""
+        return Demo(tuple(dict.fromkeys(self.names + other.names)),
+                    lambda: {**self.make(), **other.make()})
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,33 @@ class Graph:
         """The backends the graph's declarations call, in first-use order."""
         return list(dict.fromkeys(b.backend for b in self.bindings()))
 
+    def extend(self, type_name: str, *, name: str | None = None, demo: Demo | None = None,
+               routes: Mapping[str, Any] | None = None, **fields: tuple[Any, Any]) -> Graph:
+        """This graph with more fields on one of its types, for a graph of your own
+        built on it: `shop.extend("Order", shipments=(list[Shipment] | None,
+        link(SHIPMENTS, key="id")), demo=shop.demo + fixtures(...))`.
+
+        The original is untouched: its module is loaded again as a private copy,
+        and the fields are added to the copy's type."""
+        copy = _private_copy(self.query.__module__)
+        found: Graph = copy.graph
+        kind = next((k for k in found.object_types()
+                     if get_object_definition(k, strict=True).name == type_name), None)
+        if kind is None:
+            raise ValueError(f"the graph '{self.name}' has no type {type_name}")
+        definition = get_object_definition(kind, strict=True)
+        taken = {f.python_name for f in definition.fields}
+        for python_name, (annotation, made) in fields.items():
+            if python_name in taken:
+                raise ValueError(f"{type_name}.{python_name} exists already")
+            made.python_name = python_name
+            made.origin = kind
+            made.type_annotation = StrawberryAnnotation(annotation)
+            definition.fields.append(made)
+        return Graph(query=found.query, types=found.types,
+                     routes=dict(found.routes) if routes is None else routes,
+                     demo=demo or found.demo, name=name or found.name)
+
     def demo_services(self) -> Mapping[str, ASGIApp]:
         return dict(self.demo.make()) if self.demo is not None else {}
 
@@ -144,6 +177,27 @@ def check_backends(settings: Settings, graph: Graph,
         who = " and ".join(users) if users else "the config"
         raise ConfigError(f"backends.{name}", f"{who} calls backend '{name}', which has no "
                           f"url and no demo service; add [backends.{name}] url = \"http://...\"")
+
+
+_copies = 0
+
+
+def _private_copy(module_name: str) -> Any:
+    """A fresh execution of a graph module: new classes, not shared with the original."""
+    global _copies
+    original = sys.modules[module_name]
+    location = getattr(original, "__file__", None)
+    if location is None:
+        raise ValueError(f"cannot copy {module_name}: it has no file")
+    _copies += 1
+    package = module_name.rpartition(".")[0]
+    name = f"{package + '.' if package else ''}_copy{_copies}_{module_name.rpartition('.')[2]}"
+    spec = importlib.util.spec_from_file_location(name, location)
+    assert spec is not None and spec.loader is not None
+    copy = importlib.util.module_from_spec(spec)
+    sys.modules[name] = copy
+    spec.loader.exec_module(copy)
+    return copy
 
 
 def graph_for(settings: Settings) -> Graph:
