@@ -129,5 +129,7 @@ def test_readme_config_examples_load(tmp_path: Path) -> None:
     assert len(blocks) >= 2
     for n, block in enumerate(blocks):
         block = block.replace('[aggregations."/api/x/*"]   # REST routes', "# ")
+        library = Path(__file__).resolve().parent.parent / "examples" / "library"
+        block = block.replace('module = "graph.py"', f'module = "{library / "graph.py"}"')
         settings = load_settings(write(tmp_path, f"readme{n}.toml", block))
         Gateway.build(settings)  # graph, schema, routes and backends all check out
