@@ -62,14 +62,16 @@ def create_app(settings: Settings | None = None,
                                     named=gateway.named),
                         settings.server.max_body_bytes)
 
+    phase = Phase()
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         backends = gateway.open_backends(transport, clock=clock)
-        Phase.ready = True
+        phase.ready = True
         try:
             yield {"backends": backends}
         finally:
-            Phase.ready = False
+            phase.ready = False
             await backends.aclose()
 
     landing = endpoint(sorted(aggregator.plans), graphiql=settings.server.graphiql,
@@ -95,4 +97,5 @@ def create_app(settings: Settings | None = None,
     app.state.settings = settings
     app.state.schema = schema
     app.state.gateway = gateway
+    app.state.phase = phase
     return app

@@ -49,11 +49,11 @@ class Recorder(httpx.AsyncBaseTransport):
 @asynccontextmanager
 async def gateway(settings: Settings | dict[str, Any] | None = None,
                   transport: httpx.AsyncBaseTransport | None = None, *,
-                  batching: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+                  batching: bool = True, graph: Any = None) -> AsyncIterator[httpx.AsyncClient]:
     """The real app, lifespan included, behind an httpx client (no sockets)."""
     if isinstance(settings, dict):
         settings = parse_settings(settings)
-    app = create_app(settings or Settings(), transport, batching=batching)
+    app = create_app(settings or Settings(), transport, batching=batching, graph=graph)
     async with app.router.lifespan_context(app) as state:
         async def with_state(scope: Any, receive: Any, send: Any) -> None:
             scope["state"] = dict(state or {})  # as uvicorn does with lifespan state

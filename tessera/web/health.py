@@ -22,14 +22,15 @@ from ..backends import Backends
 
 
 class Phase:
-    """The process's serving phase (one per process, like its signals)."""
+    """One app's serving phase (in `app.state.phase`; two apps in a process, as in
+    tests, each have their own)."""
 
-    ready = False
-    draining = False
+    def __init__(self) -> None:
+        self.ready = False
+        self.draining = False
 
-    @classmethod
-    def name(cls) -> str:
-        return "draining" if cls.draining else "ready" if cls.ready else "starting"
+    def name(self) -> str:
+        return "draining" if self.draining else "ready" if self.ready else "starting"
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -37,7 +38,7 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    phase = Phase.name()
+    phase = request.app.state.phase.name()
     backends: Backends | None = getattr(request.state, "backends", None)
     body = {"status": phase,
             "backends": backends.status() if backends is not None else {}}
@@ -56,8 +57,9 @@ class DrainingServer(uvicorn.Server):
         self.drain_delay_s = drain_delay_s
 
     def handle_exit(self, sig: int, frame: Any) -> None:
-        first = not Phase.draining
-        Phase.draining = True
+        phase: Phase = self.config.app.state.phase  # the app this server serves
+        first = not phase.draining
+        phase.draining = True
         if not first or self.drain_delay_s <= 0:
             super().handle_exit(sig, frame)
             return

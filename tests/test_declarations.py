@@ -1,0 +1,189 @@
+"""tessera.compose: bindings in their three batch shapes, records, links, graphs, the
+N+1 check and schema-diff. Calls are counted at an httpx.MockTransport that
+answers like a service would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import strawberry
+from conftest import Recorder, gateway, gql
+
+from tessera.compose import Arg, Graph, Rest, link, source
+from tessera.compose.diff import diff
+from tessera.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+GRAPHS = Path(__file__).resolve().parent / "graphs"
+pytestmark = pytest.mark.anyio
+
+PEOPLE = {"1": {"id": 1, "name": "Ada", "team": "a"}, "2": {"id": 2, "name": "Bo", "team": "a"},
+          "3": {"id": 3, "name": "Cy", "team": "b"}}
+
+
+def service(request: httpx.Request) -> httpx.Response:
+    """`people` in every shape a service might speak."""
+    path, params = request.url.path, request.url.params
+    if path.startswith("/people/"):
+        found = PEOPLE.get(path.rsplit("/", 1)[1])
+        return httpx.Response(200, json=found) if found else httpx.Response(404)
+    if path == "/people":
+        if "ids" in params:
+            wanted = params["ids"].split(",")
+        elif "id" in params:
+            wanted = params.get_list("id")
+        else:
+            wanted = list(PEOPLE)
+        teams = params.get_list("team")
+        return httpx.Response(200, json=[p for k, p in PEOPLE.items()
+                                         if k in wanted and (not teams or p["team"] in teams)])
+    if path == "/teams":
+        return httpx.Response(200, json=[p for p in PEOPLE.values()
+                                         if p["team"] in params.get_list("team")])
+    return httpx.Response(404)
+
+
+@strawberry.type
+class Person:
+    id: strawberry.ID
+    full_name: str = source("name")
+
+
+@strawberry.type
+class Member:
+    id: strawberry.ID
+    name: int  # wrong on purpose: the service sends a string
+
+
+def people_graph(binding: Rest) -> Graph:
+    @strawberry.type
+    class Query:
+        people: list[Person | None] = link(binding, keys=Arg("ids"))
+
+    return Graph(query=Query, name="people")
+
+
+@pytest.mark.parametrize(("binding", "calls"), [
+    (Rest("people", many="/people"), ["/people?ids=1,2,3,9"]),
+    (Rest("people", many="/people", param="id", batch="repeat"),
+     ["/people?id=1&id=2&id=3&id=9"]),
+    (Rest("people", one="/people/{key}", batch="none"),
+     ["/people/1", "/people/2", "/people/3", "/people/9"]),
+], ids=["comma", "repeat", "one per key"])
+async def test_the_three_batch_shapes(binding: Rest, calls: list[str]) -> None:
+    recorder = Recorder(httpx.MockTransport(service))
+    settings = {"backends": {"people": {"url": "http://people.test"}}}
+    query = '{ people(ids: ["1", "2", "1", "3", "9"]) { id fullName } }'
+    async with gateway(settings, recorder, graph=people_graph(binding)) as client:
+        body = await gql(client, query)
+    assert body["data"]["people"] == [{"id": "1", "fullName": "Ada"},
+                                      {"id": "2", "fullName": "Bo"},
+                                      {"id": "1", "fullName": "Ada"},
+                                      {"id": "3", "fullName": "Cy"}, None]
+    assert sorted(r.url.raw_path.decode() for r in recorder.requests) == calls
+
+
+async def test_chunks_at_max_batch_size() -> None:
+    recorder = Recorder(httpx.MockTransport(service))
+    settings = {"backends": {"people": {"url": "http://people.test", "max_batch_size": 2}}}
+    graph = people_graph(Rest("people", many="/people"))
+    async with gateway(settings, recorder, graph=graph) as client:
+        await gql(client, '{ people(ids: ["1", "2", "3"]) { id } }')
+    assert sorted(r.url.raw_path.decode() for r in recorder.requests) == [
+        "/people?ids=1,2", "/people?ids=3"]
+
+
+async def test_grouped_one_to_many_and_a_wrong_record() -> None:
+    teams = Rest("people", many="/teams", param="team", batch="repeat", group_by="team")
+
+    @strawberry.type
+    class Query:
+        members: list[list[Person] | None] = link(teams, keys=Arg("ids"))
+        wrong: list[list[Member] | None] = link(teams, keys=Arg("ids"))
+
+    recorder = Recorder(httpx.MockTransport(service))
+    settings = {"backends": {"people": {"url": "http://people.test"}}}
+    async with gateway(settings, recorder, graph=Graph(query=Query)) as client:
+        body = await gql(client, '{ members(ids: ["a", "b", "z"]) { id } }')
+        bad = await gql(client, '{ wrong(ids: ["b"]) { id } }')
+    assert body["data"]["members"] == [[{"id": "1"}, {"id": "2"}], [{"id": "3"}], []]
+    assert len(recorder.requests) == 2  # one call each, both grouped
+    assert bad["data"]["wrong"] == [None]
+    assert bad["errors"][0]["extensions"] == {"code": "BACKEND_BAD_RESPONSE",
+                                              "service": "people"}
+
+
+def test_declarations_that_cannot_work_are_refused_at_once() -> None:
+    with pytest.raises(ValueError, match="needs `many`"):
+        Rest("x", one="/x/{key}")
+    with pytest.raises(ValueError, match="must contain"):
+        Rest("x", many="/x", one="/x/all")
+    with pytest.raises(ValueError, match="exactly one of key= and keys="):
+        link(Rest("x", many="/x"))
+    with pytest.raises(ValueError, match=r"needs \['limit'\]"):
+        link(Rest("x", one="/x?k={key}&limit={limit}", batch="none", answer="list"), key="id")
+
+
+def test_a_graph_naming_a_backend_without_url_stops_start_up() -> None:
+    done = subprocess.run([sys.executable, "-m", "tessera", "check", "--config",
+                           str(GRAPHS / "missing_backend.toml")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "the graph 'n+1' calls backend 'books', which has no url" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_check_lists_an_n_plus_one_path_and_fails() -> None:
+    done = subprocess.run([sys.executable, "-m", "tessera", "check", "--config",
+                           str(GRAPHS / "n_plus_one.toml")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert ("N+1: Author.books calls books:/books?author_id={key} once per parent item, "
+            "e.g. { authors { books } }") in done.stdout
+    assert "FAILED: 1 field(s) with N+1 paths" in done.stdout
+
+
+@pytest.mark.parametrize(("module", "words"), [
+    ("no_such_module_anywhere", "no module named"),
+    (str(GRAPHS / "absent.py"), "file not found"),
+    ("json", "must define `graph"),
+])
+def test_a_graph_module_that_cannot_be_used_is_a_config_error(module: str,
+                                                              words: str) -> None:
+    from tessera.compose import load_graph
+
+    with pytest.raises(ConfigError, match=words):
+        load_graph(module)
+
+
+def test_schema_diff_breaking_and_dangerous(tmp_path: Path) -> None:
+    old = "type Query { a: Int, b(x: Int): String }"
+    breaking_changes, dangerous = diff(old, "type Query { a: Int, b(x: Int, y: Int): String }")
+    assert breaking_changes == [] and len(dangerous) == 1 and "y" in dangerous[0]
+    (tmp_path / "old.graphql").write_text(old)
+    (tmp_path / "new.graphql").write_text("type Query { b(x: Int): String }")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "tessera", "schema-diff", *args],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+    breaking = run(str(tmp_path / "old.graphql"), str(tmp_path / "new.graphql"))
+    same = run(str(tmp_path / "old.graphql"), str(tmp_path / "old.graphql"))
+    (tmp_path / "bad.graphql").write_text("type {")
+    bad = run(str(tmp_path / "old.graphql"), str(tmp_path / "bad.graphql"))
+    assert breaking.returncode == 1 and "BREAKING FIELD_REMOVED: Field Query.a was removed." \
+        in breaking.stdout
+    assert same.returncode == 0 and "0 breaking, 0 dangerous" in same.stdout
+    assert bad.returncode == 2 and "not a schema" in bad.stderr
+
+
+def test_export_schema_of_any_graph() -> None:
+    done = subprocess.run([sys.executable, "-m", "tessera", "export-schema", "--config",
+                           str(GRAPHS / "n_plus_one.toml")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0
+    assert "authors(ids: [ID!]!): [Author]!" in done.stdout
