@@ -57,7 +57,8 @@ class DrainingServer(uvicorn.Server):
         self.drain_delay_s = drain_delay_s
 
     def handle_exit(self, sig: int, frame: Any) -> None:
-        phase: Phase = self.config.app.state.phase  # the app this server serves
+        app: Any = self.config.app  # the Starlette app this server serves
+        phase: Phase = app.state.phase
         first = not phase.draining
         phase.draining = True
         if not first or self.drain_delay_s <= 0:
