@@ -3,16 +3,19 @@
     make bench                                   # the full run (a few minutes)
     .venv/bin/python benchmarks/bench.py --duration 5 --queries Q1 --latencies 0
 
-For each backend latency it starts the demo services as real HTTP servers
-(`tessera demo-backends`), then each gateway variant (Tessera as `tessera
-serve` with the shipped defaults, and the naive baseline without loaders,
-with a 10 s backend timeout and no breaker so it survives), pinned to core 0 where
-`taskset` exists while the backends and wrk share core 1. For each query it
-warms up, then drives the gateway with wrk and prints rps, p50, p99, the
-gateway's CPU time per request (from /proc, every process of the gateway),
-backend calls per request (counted by the demo services), peak RSS and the
-floor (latency x dependent hops). Cross-request caching is off (no
-`stale_if_error_s`). Figures also go to benchmarks/results/*.json.
+For each backend latency it starts the graph's demo services as real HTTP
+servers (`tessera demo-backends`), then each gateway variant (Tessera as
+`tessera serve` with the shipped defaults; the naive baseline without loaders,
+with a 10 s backend timeout and no breaker so it survives; and the Node peer
+from ../shared/peer, Apollo Server 4 + dataloader + undici, when node and npm
+are here), each pinned to core 0 where `taskset` exists while the backends and
+wrk share core 1. Queries are sent with variables, as clients send them. For
+each query it warms up, then drives the gateway with wrk and prints rps, p50,
+p99, the gateway's CPU time per request (from /proc, every process of the
+gateway), backend calls per request (counted by the demo services), peak RSS
+and the floor (latency x dependent hops), then Tessera's ratios to the peer
+from the same run. Q4 is the blog example's N+1 query (the peer serves the shop
+only). Cross-request caching is off. Figures also go to benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -36,22 +39,30 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-SERVICES = ("orders", "users", "products", "inventory", "reviews")
+SERVICES = ("orders", "users", "products", "inventory", "reviews")  # the shop's, in port order
+BLOG = ("comments", "posts", "users")  # examples/blog's fixture services, in port order
 BACKEND_PORT = 8401
 GATEWAY_PORT = 8400
 TICK = os.sysconf("SC_CLK_TCK")
 
-QUERIES = {
+# name: (what, dependent hops, query, variables, graph)
+QUERIES: dict[str, tuple[str, int, str, dict[str, object], str]] = {
     "Q1": ("order with user, items, product, stock", 2,
-           '{ order(id: "42") { id status total user { name address } '
-           'items { quantity unitPrice product { name price } stock } } }'),
+           "query($id: ID!) { order(id: $id) { id status total user { id name email } "
+           "items { quantity unitPrice stock inStock product { id name price } } } }",
+           {"id": "42"}, "shop"),
     "Q2": ("user with orders(limit: 20), items, product", 3,
-           '{ user(id: "7") { name orders(limit: 20) { id total '
-           'items { quantity product { name price } } } } }'),
+           "query($id: ID!, $limit: Int!) { user(id: $id) { name orders(limit: $limit) "
+           "{ id total items { quantity product { name price } } } } }",
+           {"id": "7", "limit": 20}, "shop"),
     "Q3": ("products(ids: [100 ids]) with name, price, stock", 1,  # stock loads alongside
-           "{ products(ids: [" + ", ".join(f'"{n}"' for n in range(100, 200))
-           + "]) { name price stock } }"),
+           "query($ids: [ID!]!) { products(ids: $ids) { name price stock } }",
+           {"ids": [str(n) for n in range(100, 200)]}, "shop"),
+    "Q4": ("blog: posts with user (the N+1 query)", 2,
+           "{ posts { id title user { id name email } } }", {}, "blog"),
 }
+GRAPHS = {"shop": (SERVICES, None), "blog": (BLOG, ROOT / "examples" / "blog")}
+PEER = ROOT.parent / "shared" / "peer"
 
 
 @dataclass
@@ -156,9 +167,9 @@ def _rss_mb(pid: int, key: str = "VmHWM") -> float:
     return total / 1024
 
 
-def _backend_calls() -> int:
+def _backend_calls(services: int = len(SERVICES)) -> int:
     total = 0
-    for offset in range(len(SERVICES)):
+    for offset in range(services):
         url = f"http://127.0.0.1:{BACKEND_PORT + offset}/_demo/calls"
         with urllib.request.urlopen(url, timeout=5) as response:
             total += json.load(response)["calls"]
@@ -170,10 +181,16 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
 
-def _wrk(query: str, connections: int, seconds: int, lua_dir: Path) -> dict[str, float]:
+def _body(query: str, variables: dict[str, object]) -> str:
+    return json.dumps({"query": query, "variables": variables} if variables
+                      else {"query": query})
+
+
+def _wrk(query: str, variables: dict[str, object], connections: int, seconds: int,
+         lua_dir: Path) -> dict[str, float]:
     script = lua_dir / "post.lua"
     script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                      f"wrk.body = {json.dumps(json.dumps({'query': query}))}\n")
+                      f"wrk.body = {json.dumps(_body(query, variables))}\n")
     out = subprocess.run(
         [*_taskset("1"), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
          "-s", str(script), f"http://127.0.0.1:{GATEWAY_PORT}/graphql"],
@@ -192,79 +209,124 @@ def _wrk(query: str, connections: int, seconds: int, lua_dir: Path) -> dict[str,
             + (sum(int(n) for n in errors.groups()) if errors else 0)}
 
 
-def _check_answer(query: str) -> int:
+def _check_answer(query: str, variables: dict[str, object], services: int) -> int:
     """Send the query once: it must answer without errors. Returns the backend calls
     it cost (counted alone, so requests in flight at a run's edges do not blur it)."""
-    before = _backend_calls()
+    before = _backend_calls(services)
     for _ in range(50):  # requests queued by the last load run may still be finishing
         time.sleep(0.2)
-        before, settled = _backend_calls(), before
+        before, settled = _backend_calls(services), before
         if before == settled:
             break
     request = urllib.request.Request(f"http://127.0.0.1:{GATEWAY_PORT}/graphql",
-                                     data=json.dumps({"query": query}).encode(),
+                                     data=_body(query, variables).encode(),
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         body = json.load(response)
     if "errors" in body or not body.get("data"):
         raise SystemExit(f"bench: the gateway answered with errors: {json.dumps(body)[:300]}")
-    return _backend_calls() - before
+    return _backend_calls(services) - before
+
+
+def _peer_ready() -> Path | None:
+    """The Node peer, installed once into benchmarks/.peer (shared/ is read-only);
+    None, saying why, where node or npm is missing or the install fails."""
+    if not (shutil.which("node") and shutil.which("npm")):
+        print("bench: the Node peer is SKIPPED: node and npm are not installed", flush=True)
+        return None
+    if not (PEER / "server.mjs").exists():
+        print(f"bench: the Node peer is SKIPPED: {PEER} is not here", flush=True)
+        return None
+    home = ROOT / "benchmarks" / ".peer"
+    if not (home / "node_modules").exists():
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.copytree(PEER, home)
+        print("bench: installing the Node peer (npm ci)", flush=True)
+        done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=home,
+                              capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            shutil.rmtree(home, ignore_errors=True)
+            print(f"bench: the Node peer is SKIPPED: npm ci failed: {done.stderr[-300:]}",
+                  flush=True)
+            return None
+    return home
 
 
 def _gateway_cmd(variant: str, workers: int) -> list[str]:
+    if variant == "node":
+        return ["node", str(ROOT / "benchmarks" / ".peer" / "server.mjs"),
+                "--port", str(GATEWAY_PORT)]
     if variant == "naive":
         return [str(BIN / "python"), str(ROOT / "benchmarks" / "naive_gateway.py"),
                 "--port", str(GATEWAY_PORT)]
     return [str(BIN / "tessera"), "serve", "--port", str(GATEWAY_PORT)]
 
 
-def _config(tmp: Path, workers: int, variant: str = "tessera") -> Path:
+def _config(tmp: Path, workers: int, variant: str = "tessera", graph: str = "shop") -> Path:
     lines = ["[server]", f"workers = {workers}", ""]  # everything else as shipped
+    services, folder = GRAPHS[graph]
+    if folder is not None:
+        lines += ["[graph]", f'module = "{folder / "graph.py"}"', ""]
     if variant == "naive":
         # The baseline makes tens of calls per query and overloads its backends at
         # 32 connections; without this its breakers open and it stops answering.
         lines += ["[defaults]", "timeout_ms = 10000", "retries = 0",
                   "circuit_breaker = { enabled = false }", ""]
-    for offset, name in enumerate(SERVICES):
+    for offset, name in enumerate(services):
         lines += [f"[backends.{name}]", f'url = "http://127.0.0.1:{BACKEND_PORT + offset}"']
-    path = tmp / f"bench-{variant}-{workers}.toml"
+    path = tmp / f"bench-{variant}-{workers}-{graph}.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def measure(args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
+    variants = list(args.variants)
+    if "node" in variants and _peer_ready() is None:
+        variants.remove("node")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        for latency in args.latencies:
-            backends = [*_taskset("1"), str(BIN / "tessera"), "demo-backends",
-                        "--port", str(BACKEND_PORT), "--latency-ms", str(latency)]
-            with _process(backends, f"http://127.0.0.1:{BACKEND_PORT}/_demo/calls",
-                          "demo backends"):
-                for variant in args.variants:
-                    for workers in args.workers:
-                        if variant == "naive" and workers > 1:
+        for graph in dict.fromkeys(QUERIES[q][4] for q in args.queries):
+            queries = [q for q in args.queries if QUERIES[q][4] == graph]
+            services, folder = GRAPHS[graph]
+            for latency in args.latencies:
+                backends = [*_taskset("1"), str(BIN / "tessera"), "demo-backends",
+                            "--port", str(BACKEND_PORT), "--latency-ms", str(latency)]
+                if folder is not None:
+                    backends += ["--config", str(folder / "tessera.toml")]
+                with _process(backends, f"http://127.0.0.1:{BACKEND_PORT}/_demo/calls",
+                              "demo backends"):
+                    for variant in variants:
+                        if variant == "node" and graph != "shop":
+                            print(f"bench: the Node peer serves the shop only: no peer "
+                                  f"figure for {', '.join(queries)}", flush=True)
                             continue
-                        rows += _run_gateway(args, tmp, variant, workers, latency)
+                        for workers in args.workers:
+                            if variant in ("naive", "node") and workers > 1:
+                                continue
+                            rows += _run_gateway(args, tmp, variant, workers, latency,
+                                                 graph, queries)
     return rows
 
 
 def _run_gateway(args: argparse.Namespace, tmp: Path, variant: str, workers: int,
-                 latency: int) -> list[Row]:
-    env = dict(os.environ, TESSERA_CONFIG=str(_config(tmp, workers, variant)))
+                 latency: int, graph: str, queries: list[str]) -> list[Row]:
+    env = dict(os.environ, TESSERA_CONFIG=str(_config(tmp, workers, variant, graph)),
+               FAKES_BASE=f"http://127.0.0.1:{BACKEND_PORT}", NODE_ENV="production")
     cores = "0" if workers == 1 else None
+    services = len(GRAPHS[graph][0])
     rows = []
     with _process([*_taskset(cores), *_gateway_cmd(variant, workers)],
                   f"http://127.0.0.1:{GATEWAY_PORT}/healthz", f"gateway ({variant})",
                   env) as gateway:
         connection_counts = [args.connections] + ([4] if latency and workers == 1 else [])
-        for name in args.queries:
-            _, hops, query = QUERIES[name]
-            calls = _check_answer(query)
+        for name in queries:
+            _, hops, query, variables, _ = QUERIES[name]
+            calls = _check_answer(query, variables, services)
             for connections in connection_counts:
-                _wrk(query, connections, args.warmup, tmp)
+                _wrk(query, variables, connections, args.warmup, tmp)
                 cpu = _cpu_seconds(gateway.pid)
-                result = _wrk(query, connections, args.duration, tmp)
+                result = _wrk(query, variables, connections, args.duration, tmp)
                 cpu = _cpu_seconds(gateway.pid) - cpu
                 n = max(1, int(result["requests"]))
                 row = Row(variant, name, latency, connections, workers, round(result["rps"]),
@@ -287,11 +349,11 @@ def soak(args: argparse.Namespace) -> dict[str, float]:
         with _process(backends, f"http://127.0.0.1:{BACKEND_PORT}/_demo/calls", "backends"), \
                 _process([*_taskset("0"), *_gateway_cmd("tessera", 1)],
                          f"http://127.0.0.1:{GATEWAY_PORT}/healthz", "gateway", env) as gw:
-            _, _, query = QUERIES["Q1"]
-            _wrk(query, args.connections, 5, tmp)  # warm: caches and pools filled
+            _, _, query, variables, _ = QUERIES["Q1"]
+            _wrk(query, variables, args.connections, 5, tmp)  # warm: caches and pools filled
             samples, requests = [_rss_mb(gw.pid, "VmRSS")], 0
             for _ in range(max(1, args.soak // 10)):
-                requests += int(_wrk(query, args.connections, 10, tmp)["requests"])
+                requests += int(_wrk(query, variables, args.connections, 10, tmp)["requests"])
                 samples.append(_rss_mb(gw.pid, "VmRSS"))
                 print(f"soak: {requests:>7} requests, RSS {samples[-1]:.1f} MB", flush=True)
     growth = samples[-1] - samples[0]
@@ -309,6 +371,24 @@ def _format(r: Row) -> str:
     return (f"{r.variant:<8} {r.query:<5} {r.latency_ms:>4} {r.connections:>4} {r.workers:>3} "
             f"{r.rps:>6} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} {r.cpu_us_per_req:>10} "
             f"{r.calls_per_req:>9} {r.peak_rss_mb:>7} {r.floor_ms:>5} {r.errors:>4}")
+
+
+def ratios(rows: list[Row]) -> list[str]:
+    """Tessera against the Node peer, per query, from this run's figures only."""
+    lines = []
+    for r in rows:
+        if r.variant != "tessera" or r.workers != 1:
+            continue
+        peer = next((p for p in rows if p.variant == "node" and (p.query, p.latency_ms,
+                     p.connections) == (r.query, r.latency_ms, r.connections)), None)
+        if peer is None or not peer.rps or not peer.cpu_us_per_req:
+            continue
+        lines.append(f"{r.query:<5} {r.latency_ms:>4} {r.connections:>4}  rps {r.rps:>6} vs "
+                     f"{peer.rps:>6} = {r.rps / peer.rps:.2f}x   CPU µs/req "
+                     f"{r.cpu_us_per_req:>6} vs {peer.cpu_us_per_req:>6} = "
+                     f"{r.cpu_us_per_req / peer.cpu_us_per_req:.2f}x   p50 "
+                     f"{r.p50_ms:.1f} vs {peer.p50_ms:.1f} ms")
+    return lines
 
 
 def _ensure_wrk() -> None:
@@ -331,14 +411,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latencies", type=lambda s: [int(x) for x in s.split(",")],
                         default=[0, 20], help="backend latencies in ms, e.g. 0,20")
     parser.add_argument("--queries", type=lambda s: s.split(","), default=list(QUERIES))
-    parser.add_argument("--variants", type=lambda s: s.split(","), default=["tessera", "naive"])
+    parser.add_argument("--variants", type=lambda s: s.split(","),
+                        default=["tessera", "node", "naive"])
     parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 2])
     parser.add_argument("--label", default="", help="a name for this run in the JSON file")
     parser.add_argument("--soak", type=int, default=0, metavar="SECONDS",
                         help="instead: Q1 for this long, reading RSS every 10 s")
     args = parser.parse_args(argv)
-    unknown = set(args.queries) - set(QUERIES) or set(args.variants) - {"tessera", "naive"}
+    unknown = set(args.queries) - set(QUERIES) or \
+        set(args.variants) - {"tessera", "naive", "node"}
     if unknown:
         parser.error(f"unknown: {', '.join(sorted(unknown))}")
     _ensure_wrk()
@@ -349,6 +431,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(HEADER, flush=True)
     rows = measure(args)
+    compared = ratios(rows)
+    if compared:
+        print("\nTessera / Node peer, same run (query, latency ms, connections):")
+        print("\n".join(compared))
     out_dir = ROOT / "benchmarks" / "results"
     out_dir.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -356,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps({"date": stamp, "label": args.label, "machine": {
         "cpus": os.cpu_count(), "python": platform.python_version(),
         "platform": platform.platform()}, "args": {k: v for k, v in vars(args).items()},
-        "rows": [asdict(r) for r in rows]}, indent=2))
+        "rows": [asdict(r) for r in rows], "ratios_to_peer": compared}, indent=2))
     print(f"bench: figures written to {out.relative_to(ROOT)}")
     return 0
 
