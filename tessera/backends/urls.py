@@ -36,7 +36,12 @@ def segment(value: str) -> str:
     """One percent-encoded path segment (`/`, `?`, `#`, `%`, CR, LF all encoded)."""
     if value in DOT_SEGMENTS:
         raise Unaddressable(f"{value!r} cannot be a path segment")
-    return quote(value, safe="")
+    return value if value.isalnum() and value.isascii() else quote(value, safe="")
+
+
+def encode(value: str) -> str:
+    """One query-string value, percent-encoded (a plain id as it is)."""
+    return value if value.isalnum() and value.isascii() else quote(value, safe="")
 
 
 def resource(collection: str, key: str) -> str:
@@ -63,7 +68,7 @@ def list_chunks(keys: list[str], size: int) -> list[list[str]]:
     current: list[str] = []
     chars = 0
     for key in keys:
-        width = len(quote(key, safe=",")) + 1
+        width = (len(key) if key.isalnum() and key.isascii() else len(quote(key, safe=","))) + 1
         if current and (len(current) >= size or chars + width > MAX_LIST_CHARS):
             chunks.append(current)
             current, chars = [], 0

@@ -37,7 +37,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from ..backends import MISSING, BackendClient, CallScope
-from ..backends.urls import DOT_SEGMENTS, list_chunks, segment
+from ..backends.urls import DOT_SEGMENTS, encode, list_chunks, segment
 from ..errors import BackendBadResponse
 
 Batch = Literal["comma", "repeat", "none"]
@@ -129,9 +129,9 @@ class Rest:
         joiner = "&" if "?" in self.many else "?"
         name = quote(self.param, safe="")
         if self.batch == "repeat":
-            query = "&".join(f"{name}={quote(k, safe='')}" for k in chunk)
+            query = "&".join(f"{name}={encode(k)}" for k in chunk)
         else:
-            query = f"{name}={','.join(quote(k, safe='') for k in chunk)}"
+            query = f"{name}={','.join(encode(k) for k in chunk)}"
         answer = await client.get_json(f"{self.many}{joiner}{query}", scope=scope)
         return self.index(client, answer, chunk)
 

@@ -77,6 +77,17 @@ class Link:
     list_size: int | None
     field: Any = None  # the StrawberryField, once made
     _finish: Callable[[Any], Any] | None = None
+    _target: Any = NOTHING
+
+    @property
+    def target(self) -> type | None:
+        """The Strawberry object type this field returns (None for a scalar), once."""
+        if self._target is NOTHING:
+            from .lookahead import object_type
+
+            self._target = object_type(self.field.type)
+        found: type | None = self._target
+        return found
 
     @property
     def many(self) -> bool:
@@ -175,7 +186,8 @@ def _parameter(name: str, arg: Arg) -> inspect.Parameter:
 
 
 def _resolve(spec: Link, root: Any, info: Info, kwargs: dict[str, Any]) -> Any:
-    values = {**spec.constants, **{n: kwargs[n] for n in spec.args}}
+    values = {**spec.constants, **{n: kwargs[n] for n in spec.args}} if spec.args \
+        else spec.constants
     arg = spec.key_arg
     if arg is not None:
         got = kwargs[arg]
@@ -193,6 +205,8 @@ def _resolve(spec: Link, root: Any, info: Info, kwargs: dict[str, Any]) -> Any:
     if future is None:
         return _one(spec, info, loader, key, str(got))
     result = spec.finish(fresh(info, future.result()))
+    if spec.target is None:  # a scalar: nothing below it to prefetch
+        return result
     plans = prefetch_plans(info, spec, [result])
     return result if not plans else _then(prefetch(info, plans), result)
 

@@ -112,7 +112,7 @@ def prefetch_plans(info: Info, spec: Link, results: Sequence[Any], *,
                    skip: Sequence[Plan] = ()) -> list[Plan]:
     """What the selected linked fields of these results (and of their selected
     object-valued fields, one level down) will load."""
-    kind = object_type(spec.field.type)
+    kind = spec.target
     if kind is None or not info.context.loaders.caching:
         return []
     done = {id(link) for link, _ in skip}
@@ -148,7 +148,7 @@ def early_plans(info: Info, spec: Link, keys: Sequence[str]) -> list[Plan]:
     """Loads that can start with the parent's own: its children's linked fields
     keyed by the very keys the parent is loaded by."""
     binding = spec.binding
-    kind = object_type(spec.field.type)
+    kind = spec.target
     if (kind is None or binding.grouped or binding.answer != "entity"
             or not info.context.loaders.caching):
         return []

@@ -160,8 +160,8 @@ class _Walk:
         rule = self.model.rules.get((parent.name, name))
         if self.collect and rule is not None:
             for arg in node.arguments or ():
-                if arg.name.value in rule.ids or any(arg.name.value == r[0]
-                                                     for r in rule.ranges):
+                if arg.name.value in rule.ids or arg.name.value == rule.size_arg or any(
+                        arg.name.value == r[0] for r in rule.ranges):
                     self.found.append((name, arg.name.value, arg.value, rule))
         named = get_named_type(definition.type)
         if not isinstance(named, GraphQLObjectType):

@@ -26,9 +26,12 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValueNode,
+    VariableNode,
     get_operation_ast,
     value_from_ast_untyped,
 )
@@ -111,12 +114,17 @@ class _Measure:
 
 
 def _coerced(schema: GraphQLSchema, operation: OperationDefinitionNode,
-             given: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The variables as graphql-core will execute with them (`1000.0` for an Int is
-    1000, defaults filled in), or None when they cannot be coerced."""
-    values = get_variable_values(schema, operation.variable_definitions or (), given or {},
-                                 max_errors=1)
-    return None if isinstance(values, list) else values.coerced
+             given: dict[str, Any] | None, names: frozenset[str]) -> dict[str, Any] | None:
+    """The variables, with `names` as graphql-core will execute with them (`1000.0`
+    for an Int is 1000, defaults filled in), or None when they cannot be coerced.
+    Only the variables a range or a list size reads are coerced (a key list is only
+    counted, and coercing 500 ids on every request would cost more than the check)."""
+    raw = dict(given or {})
+    wanted = [d for d in operation.variable_definitions or () if d.variable.name.value in names]
+    if not wanted:
+        return raw
+    values = get_variable_values(schema, wanted, raw, max_errors=1)
+    return None if isinstance(values, list) else {**raw, **values.coerced}
 
 
 def _no_operation(document: DocumentNode, name: str | None) -> GraphQLError:
@@ -138,13 +146,28 @@ class Analysis:
     aliases: int
     arguments: tuple[tuple[str, str, ValueNode, Rule], ...]  # (field, argument, value, rule)
     cost: int | None  # None when it depends on the variables
+    coerce: frozenset[str]  # variables a range check or a list size reads
 
 
 def analyse(document: DocumentNode, operation: OperationDefinitionNode,
             model: CostModel) -> Analysis:
     shape = _Measure(document).selection(operation.selection_set, frozenset())
     cost = None if operation.variable_definitions else model.estimate(document, operation, {})
-    return Analysis(shape.depth, shape.aliases, model.arguments(document, operation), cost)
+    arguments = model.arguments(document, operation)
+    coerce = frozenset(node.name.value for _, name, value, rule in arguments
+                       if name not in rule.ids
+                       for node in _variables_in(value))
+    return Analysis(shape.depth, shape.aliases, arguments, cost, coerce)
+
+
+def _variables_in(value: ValueNode) -> list[VariableNode]:
+    if isinstance(value, VariableNode):
+        return [value]
+    if isinstance(value, ListValueNode):
+        return [v for item in value.values for v in _variables_in(item)]
+    if isinstance(value, ObjectValueNode):
+        return [v for f in value.fields for v in _variables_in(f.value)]
+    return []
 
 
 def check_operation(analysis: Analysis, values: dict[str, Any],
@@ -242,7 +265,8 @@ class QueryLimits(SchemaExtension):
         assert model is not None  # set by build_schema
         analysis = self.state.analyses.get((context.query, context.operation_name),
                                            lambda: analyse(document, operation, model))
-        values = _coerced(context.schema._schema, operation, context.variables)
+        values = _coerced(context.schema._schema, operation, context.variables,
+                          analysis.coerce)
         if values is None:
             return  # bad variables: graphql-core reports them, before any call
         check_operation(analysis, values, self.limits)
