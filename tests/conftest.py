@@ -49,11 +49,14 @@ class Recorder(httpx.AsyncBaseTransport):
 @asynccontextmanager
 async def gateway(settings: Settings | dict[str, Any] | None = None,
                   transport: httpx.AsyncBaseTransport | None = None, *,
-                  batching: bool = True, graph: Any = None) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app, lifespan included, behind an httpx client (no sockets)."""
+                  batching: bool = True, graph: Any = None,
+                  clock: Any = time.monotonic) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app, lifespan included, behind an httpx client (no sockets). `clock`
+    drives its breakers, retry budgets and stale ages (a `FakeClock` in tests)."""
     if isinstance(settings, dict):
         settings = parse_settings(settings)
-    app = create_app(settings or Settings(), transport, batching=batching, graph=graph)
+    app = create_app(settings or Settings(), transport, batching=batching, graph=graph,
+                     clock=clock)
     async with app.router.lifespan_context(app) as state:
         async def with_state(scope: Any, receive: Any, send: Any) -> None:
             scope["state"] = dict(state or {})  # as uvicorn does with lifespan state
@@ -62,6 +65,19 @@ async def gateway(settings: Settings | dict[str, Any] | None = None,
         transport_in = httpx.ASGITransport(app=with_state)
         async with httpx.AsyncClient(transport=transport_in, base_url="http://gateway") as client:
             yield client
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 REFUSING = "http://127.0.0.1:9"  # nothing listens: every call is refused
