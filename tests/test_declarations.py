@@ -187,3 +187,19 @@ def test_export_schema_of_any_graph() -> None:
                           text=True, timeout=60)
     assert done.returncode == 0
     assert "authors(ids: [ID!]!): [Author]!" in done.stdout
+
+
+def test_a_broken_fixture_file_stops_start_up_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "posts.json").write_text('{"posts": [')
+    (tmp_path / "graph.py").write_text(
+        "from pathlib import Path\nimport strawberry\n"
+        "from tessera.compose import Graph, fixtures\n\n"
+        "@strawberry.type\nclass Query:\n    a: int = 1\n\n"
+        "graph = Graph(query=Query, demo=fixtures(Path(__file__).parent / 'data'))\n")
+    (tmp_path / "tessera.toml").write_text('[graph]\nmodule = "graph.py"\n')
+    done = subprocess.run([sys.executable, "-m", "tessera", "check-config",
+                           str(tmp_path / "tessera.toml")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert "fixture file posts.json" in done.stderr and "Traceback" not in done.stderr

@@ -44,12 +44,22 @@ def fixtures(folder: Path | str) -> Demo:
     files = sorted(folder.glob("*.json"))
     if not files:
         raise FileNotFoundError(f"no fixture files (*.json) in {folder}")
+    data = {}
+    for path in files:  # read now: a broken file stops start-up, naming itself
+        try:
+            loaded = json.loads(path.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ValueError(f"fixture file {path.name}: {exc}") from None
+        if not isinstance(loaded, dict) or not all(isinstance(v, list | dict)
+                                                   for v in loaded.values()):
+            raise ValueError(f"fixture file {path.name}: the top level must be an object "
+                             "of collections, e.g. {\"posts\": [...]}")
+        data[path.stem] = loaded
 
     def services() -> dict[str, ASGIApp]:
-        return {path.stem: fixture_service(json.loads(path.read_text("utf-8")))
-                for path in files}
+        return {name: fixture_service(collections) for name, collections in data.items()}
 
-    return Demo(tuple(path.stem for path in files), services)
+    return Demo(tuple(data), services)
 
 
 def fixture_service(data: Mapping[str, Any]) -> Starlette:
