@@ -174,7 +174,15 @@ def _stdio(args: argparse.Namespace) -> int:
 
 
 def _export_schema(args: argparse.Namespace) -> int:
-    print(_gateway(args.config).schema.as_str())
+    if not args.federation:
+        print(_gateway(args.config).schema.as_str())
+        return 0
+    from .gateway import Gateway
+
+    settings = _settings(args.config)
+    federated = settings.model_copy(update={"graph": settings.graph.model_copy(
+        update={"federation": True})})
+    print(Gateway.build(federated).schema.as_str())
     return 0
 
 
@@ -248,6 +256,8 @@ def _parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export-schema", help="print the graph's schema SDL")
     export.add_argument("--config", help="TOML or JSON config file naming the graph")
+    export.add_argument("--federation", action="store_true",
+                        help="the Apollo Federation 2 subgraph SDL (@key, _service, _entities)")
     export.set_defaults(run=_export_schema)
 
     check_graph = commands.add_parser(

@@ -275,9 +275,11 @@ class Aggregation(_Section):
 class GraphSettings(_Section):
     """`[graph]`: what is served. `module` is an importable module or a .py file
     (relative to the config file) defining `graph = tessera.compose.Graph(...)`;
-    absent, the shop (`tessera.shop.graph`)."""
+    absent, the shop (`tessera.shop.graph`). `federation = true` serves it as an
+    Apollo Federation 2 subgraph (`_service`, `_entities`, `@key` on entities)."""
 
     module: str | None = None
+    federation: bool = False
 
 
 class Settings(_Section):

@@ -118,8 +118,7 @@ class Graph:
 
         The original is untouched: its module is loaded again as a private copy,
         and the fields are added to the copy's type."""
-        copy = _private_copy(self.query.__module__)
-        found: Graph = copy.graph
+        found = self.copy()
         kind = next((k for k in found.object_types()
                      if get_object_definition(k, strict=True).name == type_name), None)
         if kind is None:
@@ -136,6 +135,13 @@ class Graph:
         return Graph(query=found.query, types=found.types,
                      routes=dict(found.routes) if routes is None else routes,
                      demo=demo or found.demo, name=name or found.name)
+
+    def copy(self) -> Graph:
+        """The same graph from a private copy of its module: new classes, which can
+        be changed (more fields, federation keys) without touching this graph."""
+        copied: Graph = _private_copy(self.query.__module__).graph
+        return Graph(query=copied.query, types=copied.types, routes=copied.routes,
+                     demo=copied.demo, name=copied.name)
 
     def demo_services(self) -> Mapping[str, ASGIApp]:
         return dict(self.demo.make()) if self.demo is not None else {}

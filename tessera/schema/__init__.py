@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import strawberry
+import strawberry.federation
 from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection, ParserCache, ValidationCache
 from strawberry.types import ExecutionContext
 
+from ..compose.federation import federate
 from ..compose.graph import Graph, graph_for
 from ..config import Settings
-from .cost import CostModel
+from .cost import CostModel, Rule
 from .errors import format_errors, is_deliberate
 from .limits import LimitState, QueryLimits
 from .report import TesseraReport
@@ -27,9 +29,10 @@ __all__ = ["build_schema", "format_errors"]
 log = logging.getLogger("tessera.graphql")
 
 CACHED_DOCUMENTS = 1000
+FEDERATION_VERSION: Final = "2.5"
 
 
-class TesseraSchema(strawberry.Schema):
+class _Errors:
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:
         # Deliberate errors (a backend down, a limit hit) are expected traffic:
@@ -37,6 +40,14 @@ class TesseraSchema(strawberry.Schema):
         for error in errors:
             if is_deliberate(error):
                 log.info("graphql error at %s: %s", error.path, error.message)
+
+
+class TesseraSchema(_Errors, strawberry.Schema):
+    pass
+
+
+class TesseraSubgraph(_Errors, strawberry.federation.Schema):
+    """The graph as an Apollo Federation 2 subgraph (`[graph] federation = true`)."""
 
 
 def build_schema(settings: Settings | None = None, graph: Graph | None = None
@@ -54,9 +65,19 @@ def build_schema(settings: Settings | None = None, graph: Graph | None = None
     # document object, which ParserCache makes the same for the same text.
     extensions += [partial(ParserCache, maxsize=CACHED_DOCUMENTS),
                    partial(ValidationCache, maxsize=CACHED_DOCUMENTS)]
-    schema = TesseraSchema(query=graph.query, types=list(graph.types), extensions=extensions)
+    if settings.graph.federation:
+        graph, _ = federate(graph)
+        schema: strawberry.Schema = TesseraSubgraph(
+            query=graph.query, types=list(graph.types), extensions=extensions,
+            federation_version=FEDERATION_VERSION)
+    else:
+        schema = TesseraSchema(query=graph.query, types=list(graph.types),
+                               extensions=extensions)
     limits.model = CostModel.of(schema, graph,
                                 assumed_list_size=settings.limits.assumed_list_size)
+    if settings.graph.federation:  # representations count against max_ids and the cost
+        limits.model.rules[("Query", "_entities")] = Rule(size_of="representations",
+                                                          ids=("representations",))
     return schema
 
 
