@@ -193,3 +193,25 @@ def test_a_real_gateway_queries_across_tessera_and_a_loyalty_subgraph(
     errors = [e for e in partial["errors"] if e.get("path", [])[:2] == ["order", "user"]]
     assert errors and errors[0]["extensions"]["service"] == "users"
     assert errors[0]["extensions"]["code"] == "BACKEND_UNAVAILABLE"
+
+
+async def test_production_hides_introspection_but_not_service() -> None:
+    settings = {**FEDERATED, "server": {"profile": "production"}}
+    async with gateway(settings) as client:
+        service = await gql(client, "{ _service { sdl } }")
+        introspection = await gql(client, "{ __schema { types { name } } }")
+    assert "@key" in service["data"]["_service"]["sdl"]
+    assert "data" not in introspection or introspection["data"] is None
+
+
+async def test_any_graph_federates_the_blog_has_post_and_user() -> None:
+    settings = {"graph": {"module": str(ROOT / "examples" / "blog" / "graph.py"),
+                          "federation": True}}
+    async with gateway(settings) as client:
+        sdl = (await gql(client, "{ _service { sdl } }"))["data"]["_service"]["sdl"]
+        body = await gql(client, ENTITIES.replace("Product { name stock }", "Post { title }"),
+                         {"r": [{"__typename": "Post", "id": "3"},
+                                {"__typename": "User", "id": "2"}]})
+    assert 'type Post @key(fields: "id"' in sdl and 'type User @key(fields: "id"' in sdl
+    assert body["data"]["_entities"][1] == {"id": "2", "name": "Ervin Howell"}
+    assert body["data"]["_entities"][0]["title"]
