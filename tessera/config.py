@@ -209,6 +209,8 @@ class BackendPolicy(_Section):
     max_batch_size: int = Field(100, ge=1)
     max_response_bytes: int = Field(10 * MiB, ge=1)
     http_client: Literal["aiohttp", "httpx"] = "aiohttp"
+    # Concurrent GETs of the same path for the same caller share one call.
+    coalesce: bool = True
 
 
 class BackendSettings(BackendPolicy):

@@ -57,7 +57,7 @@ def test_demo_backends_on_a_taken_port_says_which_and_exits_2() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = run("demo-backends", "--port", str(port - 1))
+        done = run("demo-backends", "--only", "users", "--port", str(port))
     assert done.returncode == 2
     assert f"port {port} on 127.0.0.1 (for the users service)" in done.stderr
     assert "Traceback" not in done.stderr

@@ -48,7 +48,8 @@ async def test_open_circuit_sends_nothing_until_the_open_period_ends_then_probes
     breaker = {"window": 4, "minimum_calls": 4, "open_ms": 400, "half_open_probes": 2}
     clock = FakeClock()
     async with FaultServer("503") as server, \
-            gateway({"backends": users(server.url, retries=0, circuit_breaker=breaker)},
+            gateway({"backends": users(server.url, retries=0, circuit_breaker=breaker,
+                                       coalesce=False)},  # distinct calls, for the probes
                     clock=clock) as c:
         for _ in range(4):
             assert user_error(await gql(c, QUERY))["status"] == 503
@@ -126,7 +127,8 @@ async def test_flapping_backend_never_breaks_the_gateway() -> None:
 
 
 async def test_bulkhead_caps_concurrent_calls_and_refuses_the_excess() -> None:
-    policy = {"bulkhead": {"max_concurrent": 2, "max_waiting": 1}, "timeout_ms": 3000}
+    policy = {"bulkhead": {"max_concurrent": 2, "max_waiting": 1}, "timeout_ms": 3000,
+              "coalesce": False}  # six distinct calls, as six different callers would make
     async with FaultServer("slow", AZIZ, delay=0.3) as server, \
             gateway({"backends": users(server.url, **policy)}) as c:
         many = asyncio.gather(*(gql(c, QUERY) for _ in range(6)))
@@ -144,7 +146,7 @@ async def test_bulkhead_caps_concurrent_calls_and_refuses_the_excess() -> None:
 
 
 async def test_bulkhead_wait_ends_at_the_request_deadline() -> None:
-    policy = parse_settings({"defaults": {"bulkhead": {"max_concurrent": 1},
+    policy = parse_settings({"defaults": {"bulkhead": {"max_concurrent": 1}, "coalesce": False,
                                           "timeout_ms": 3000}}).policy("users")
     async with FaultServer("slow", AZIZ, delay=0.6) as server:
         client = BackendClient("users", server.url, policy)

@@ -81,6 +81,7 @@ class BackendClient:
         self._transport = transport
         self._base = base_url.rstrip("/")
         self._extensions = {"timeout": httpx.Timeout(self._timeout).as_dict()}
+        self._in_flight: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
         self.breaker = CircuitBreaker(service, policy.circuit_breaker, clock=clock,
                                       on_change=metrics.circuit_changed)
         metrics.circuit_changed(service, "closed", "closed")  # exported from the start
@@ -102,11 +103,50 @@ class BackendClient:
         retry budget allows and never past the request's deadline. The outcome
         lands in `scope.report`. A path too long to send is the client's input
         error (`InputError`), and no call is made.
+
+        Coalescing (`policy.coalesce`, on by default): a GET of the same path for the
+        same caller (Authorization and Accept-Language) while one is in flight
+        waits for that one's answer instead of making a second call.
         """
         target = with_query(path, params or {})
         if len(target) > MAX_URL_CHARS:
             raise InputError(f"A value sent to the {self.service} service is too long "
                              f"(a backend URL may hold at most {MAX_URL_CHARS} characters).")
+        if not self.policy.coalesce:
+            return await self._call(target, scope, missing_ok)
+        key = (target, missing_ok, scope.headers.get("authorization"),
+               scope.headers.get("accept-language"))
+        leader = self._in_flight.get(key)
+        if leader is not None:
+            try:
+                answer = await asyncio.shield(leader)
+            except asyncio.CancelledError:
+                if leader.cancelled():  # the caller we waited on went away: call ourselves
+                    return await self._call(target, scope, missing_ok)
+                raise
+            except BackendError as exc:
+                scope.report.fared(self.service, outcome_of(exc))
+                raise
+            scope.report.fared(self.service, OK)
+            return answer
+        shared: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = shared
+        try:
+            answer = await self._call(target, scope, missing_ok)
+        except asyncio.CancelledError:
+            shared.cancel()
+            raise
+        except Exception as exc:
+            shared.set_exception(exc)
+            shared.exception()  # retrieved: no "never retrieved" warning without waiters
+            raise
+        else:
+            shared.set_result(answer)
+            return answer
+        finally:
+            del self._in_flight[key]
+
+    async def _call(self, target: str, scope: CallScope, missing_ok: bool) -> Any:
         self.budget.deposit()
         attempt = 0
         while True:
