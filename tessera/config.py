@@ -193,6 +193,19 @@ class FaultSettings(_Section):
         return self.latency_ms > 0 or self.error_rate > 0
 
 
+class CacheSettings(_Section):
+    """`cache`: the entity cache, off unless `ttl_s` > 0. Answers are kept per key
+    for `ttl_s` (or less, when the backend's Cache-Control says so), per caller
+    (the forwarded Authorization) unless the backend marks them public or
+    `shared = true` declares its answers the same for every caller. Bounded in
+    entries and bytes (see `tessera.resilience.cache`)."""
+
+    ttl_s: float = Field(0, ge=0, le=86_400)
+    shared: bool = False
+    max_entries: int = Field(10_000, ge=1, le=10_000_000)
+    max_bytes: int = Field(32 * MiB, ge=1024)
+
+
 class BackendPolicy(_Section):
     """`[defaults]`: how Tessera calls a backend; every key may be overridden per
     backend, a table key by key (`[backends.users.circuit_breaker] open_ms = 100`)."""
@@ -211,6 +224,7 @@ class BackendPolicy(_Section):
     http_client: Literal["aiohttp", "httpx"] = "aiohttp"
     # Concurrent GETs of the same path for the same caller share one call.
     coalesce: bool = True
+    cache: CacheSettings = CacheSettings()
 
 
 class BackendSettings(BackendPolicy):

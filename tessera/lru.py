@@ -54,6 +54,13 @@ class LRU(Generic[K, V]):
             self._drop(value)
         return value
 
+    def remove_where(self, match: Callable[[K], bool]) -> int:
+        """Forget every key that `match`es; how many were forgotten."""
+        doomed = [key for key in self._entries if match(key)]
+        for key in doomed:
+            self.pop(key)
+        return len(doomed)
+
     def _drop(self, value: V) -> None:
         if self._weigh is not None:
             self.weight -= self._weigh(value)

@@ -42,6 +42,7 @@ from ..resilience import (
     RetryBudget,
     StaleStore,
 )
+from ..resilience.cache import EntityCache
 from .body import ACCEPT_ENCODING, read_capped
 from .recent import RecentCalls
 from .scope import OK, CallScope, outcome_of
@@ -81,7 +82,7 @@ class BackendClient:
         self._transport = transport
         self._base = base_url.rstrip("/")
         self._extensions = {"timeout": httpx.Timeout(self._timeout).as_dict()}
-        self._in_flight: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
+        self._in_flight: dict[tuple[Any, ...], asyncio.Future[tuple[Any, str | None]]] = {}
         self.breaker = CircuitBreaker(service, policy.circuit_breaker, clock=clock,
                                       on_change=metrics.circuit_changed)
         metrics.circuit_changed(service, "closed", "closed")  # exported from the start
@@ -90,13 +91,20 @@ class BackendClient:
         self.budget = RetryBudget(policy.retry_budget, clock=clock)
         self.stale = StaleStore(service, policy.stale_if_error_s, clock=clock) \
             if policy.stale_if_error_s > 0 else None
+        self.cache = EntityCache(policy.cache, clock=clock)
 
     async def aclose(self) -> None:
         await self._transport.aclose()
 
     async def get_json(self, path: str, params: Mapping[str, str] | None = None, *,
                        scope: CallScope, missing_ok: bool = False) -> Any:
-        """GET `path` and decode its JSON body, retrying what is worth retrying.
+        """`fetch`'s decoded body alone."""
+        return (await self.fetch(path, params, scope=scope, missing_ok=missing_ok))[0]
+
+    async def fetch(self, path: str, params: Mapping[str, str] | None = None, *,
+                    scope: CallScope, missing_ok: bool = False) -> tuple[Any, str | None]:
+        """GET `path`: its decoded JSON body (MISSING for a 404 when `missing_ok`)
+        and its Cache-Control header, retrying what is worth retrying.
 
         Retries (`policy.retries`) apply to refused or reset connections, timeouts
         and 502/503/504, after an exponential backoff with full jitter, while the
@@ -119,7 +127,7 @@ class BackendClient:
         leader = self._in_flight.get(key)
         if leader is not None:
             try:
-                answer = await asyncio.shield(leader)
+                answer: tuple[Any, str | None] = await asyncio.shield(leader)
             except asyncio.CancelledError:
                 if leader.cancelled():  # the caller we waited on went away: call ourselves
                     return await self._call(target, scope, missing_ok)
@@ -129,7 +137,8 @@ class BackendClient:
                 raise
             scope.report.fared(self.service, OK)
             return answer
-        shared: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        shared: asyncio.Future[tuple[Any, str | None]] = \
+            asyncio.get_running_loop().create_future()
         self._in_flight[key] = shared
         try:
             answer = await self._call(target, scope, missing_ok)
@@ -146,12 +155,13 @@ class BackendClient:
         finally:
             del self._in_flight[key]
 
-    async def _call(self, target: str, scope: CallScope, missing_ok: bool) -> Any:
+    async def _call(self, target: str, scope: CallScope,
+                    missing_ok: bool) -> tuple[Any, str | None]:
         self.budget.deposit()
         attempt = 0
         while True:
             try:
-                answer = await self._attempt(target, scope, missing_ok)
+                answer: tuple[Any, str | None] = await self._attempt(target, scope, missing_ok)
             except BackendError as exc:
                 if not self._retry_after_failure(exc, attempt, scope):
                     scope.report.called(self.service, outcome_of(exc))
@@ -232,8 +242,9 @@ class BackendClient:
                 response = await self._transport.handle_async_request(request)
                 try:
                     status = response.status_code
+                    cache_control = response.headers.get("cache-control")
                     if status == 404 and missing_ok:
-                        return MISSING
+                        return MISSING, cache_control
                     if status >= 500:
                         raise BackendUnavailable(self.service, f"answered HTTP {status}",
                                                  status=status)
@@ -245,7 +256,7 @@ class BackendClient:
                 finally:
                     await response.aclose()
         try:
-            return orjson.loads(body)
+            return orjson.loads(body), cache_control
         except orjson.JSONDecodeError:
             raise BackendBadResponse(self.service, "answered with a body that is not JSON") \
                 from None

@@ -42,6 +42,19 @@ class CallReport:
     stale: list[dict[str, Any]] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)  # per service, retries included once
     operation: str | None = None  # the operation's name, once the document is parsed
+    # How cacheable the answer's parts were (see tessera.web.graphql's cache hints):
+    cache_ttl_s: float | None = None  # the smallest TTL among the parts
+    cache_private: bool = False  # some part was kept for this caller only
+    cache_never: bool = False  # some part may not be kept
+
+    def cache_part(self, ttl_s: float | None, *, private: bool = False) -> None:
+        """One part of the answer: kept (or served from the cache) for `ttl_s`,
+        or None when it may not be kept."""
+        if ttl_s is None:
+            self.cache_never = True
+            return
+        self.cache_ttl_s = ttl_s if self.cache_ttl_s is None else min(self.cache_ttl_s, ttl_s)
+        self.cache_private = self.cache_private or private
 
     def called(self, service: str, outcome: str) -> None:
         self.calls[service] = self.calls.get(service, 0) + 1

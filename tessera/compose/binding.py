@@ -39,6 +39,7 @@ from urllib.parse import quote
 from ..backends import MISSING, BackendClient, CallScope
 from ..backends.urls import DOT_SEGMENTS, encode, list_chunks, segment
 from ..errors import BackendBadResponse
+from ..resilience.cache import parse_cache_control
 
 Batch = Literal["comma", "repeat", "none"]
 Answer = Literal["entity", "map", "list"]
@@ -104,27 +105,57 @@ class Rest:
 
     async def fetch(self, client: BackendClient, keys: Sequence[Hashable],
                     scope: CallScope) -> list[Slot]:
-        """The batch function: a slot per key, in key order."""
-        if self.batch == "none":
-            return await _per_key(keys, lambda key: self._one(client, key, scope),
-                                  stale=(client.stale, self.label))
-        return await _by_chunks(self, client, [str(k) for k in keys], scope)
+        """The batch function: a slot per key, in key order. Keys the entity cache
+        holds for this caller are answered from it; the rest are fetched, and what
+        the backend lets be kept is kept (see `tessera.resilience.cache`)."""
+        report, cache = scope.report, client.cache
+        caller = scope.headers.get("authorization")
+        found: dict[Hashable, Slot] = {}
+        missing: list[Hashable] = []
+        for key in dict.fromkeys(keys):
+            hit = cache.get((self.label, key), caller) if cache.enabled else None
+            if hit is None:
+                missing.append(key)
+            else:
+                found[key] = hit.value
+                report.cache_part(hit.ttl_left_s, private=not hit.shared and caller is not None)
 
-    async def _one(self, client: BackendClient, key: Any, scope: CallScope) -> Any:
+        def keep(key: Hashable, value: Any, cache_control: str | None) -> None:
+            if value is None or not cache.enabled:
+                report.cache_part(None)
+                return
+            policy = parse_cache_control(cache_control)
+            ttl = cache.put((self.label, key), value, policy, caller)
+            shared = (cache.settings.shared or policy.public) and not policy.private
+            report.cache_part(ttl, private=policy.private or (not shared and caller is not None))
+
+        if missing:
+            if self.batch == "none":
+                found.update(await _per_key(missing, lambda key: self._one(client, key, scope),
+                                            stale=(client.stale, self.label), keep=keep))
+            else:
+                found.update(await _by_chunks(self, client, [str(k) for k in missing], scope,
+                                              keep))
+        return [found.get(k) for k in keys]
+
+    async def _one(self, client: BackendClient, key: Any,
+                   scope: CallScope) -> tuple[Any, str | None]:
         value, extra = key if self.placeholders else (key, ())
         filled = dict(zip(self.placeholders, extra, strict=True))
         path = _fill(self.one or "", str(value), filled)
-        answer = await client.get_json(path, scope=scope, missing_ok=not self.grouped)
+        answer, cache_control = await client.fetch(path, scope=scope,
+                                                   missing_ok=not self.grouped)
         if answer is MISSING:
-            return None
+            return None, cache_control
         if self.answer == "list":
-            return _objects(client, answer)
+            return _objects(client, answer), cache_control
         if not isinstance(answer, dict):
             raise _bad(client, "a body that is not an object")
-        return next(iter(self.index(client, [answer], [str(value)]).values()), None)
+        return next(iter(self.index(client, [answer], [str(value)]).values()), None), \
+            cache_control
 
     async def many_call(self, client: BackendClient, chunk: list[str],
-                        scope: CallScope) -> dict[str, Any]:
+                        scope: CallScope) -> tuple[dict[str, Any], str | None]:
         assert self.many is not None
         joiner = "&" if "?" in self.many else "?"
         name = quote(self.param, safe="")
@@ -132,8 +163,8 @@ class Rest:
             query = "&".join(f"{name}={encode(k)}" for k in chunk)
         else:
             query = f"{name}={','.join(encode(k) for k in chunk)}"
-        answer = await client.get_json(f"{self.many}{joiner}{query}", scope=scope)
-        return self.index(client, answer, chunk)
+        answer, cache_control = await client.fetch(f"{self.many}{joiner}{query}", scope=scope)
+        return self.index(client, answer, chunk), cache_control
 
     def index(self, client: BackendClient, answer: Any, keys: list[str]) -> dict[str, Any]:
         """An answer laid out by key (the contract's checks: a body of the wrong
@@ -182,8 +213,11 @@ def _fill(template: str, key: str, args: dict[str, Any]) -> str:
     return filled
 
 
+Keep = Callable[[Hashable, Any, "str | None"], None]
+
+
 async def _by_chunks(binding: Rest, client: BackendClient, keys: list[str],
-                     scope: CallScope) -> list[Slot]:
+                     scope: CallScope, keep: Keep) -> dict[Hashable, Slot]:
     """Batched calls for `keys`; a key that cannot travel in a comma list, or a
     lone key the backend can be asked for by path, goes alone."""
     wanted = [k for k in dict.fromkeys(keys) if k != ""]
@@ -194,12 +228,12 @@ async def _by_chunks(binding: Rest, client: BackendClient, keys: list[str],
             and not binding.grouped:
         alone = wanted
     listed = [k for k in wanted if k not in alone]
-    calls: list[tuple[list[str], Awaitable[dict[str, Any]]]] = []
+    calls: list[tuple[list[str], Awaitable[tuple[dict[str, Any], str | None]]]] = []
     for key in alone:
         calls.append(([key], _alone(binding, client, key, scope)))
     calls += [(chunk, binding.many_call(client, chunk, scope))
               for chunk in list_chunks(listed, client.max_batch_size)]
-    found: dict[str, Slot] = {}
+    found: dict[Hashable, Slot] = {}
     store = client.stale
     outcomes = await asyncio.gather(*(call for _, call in calls), return_exceptions=True)
     for (chunk, _), outcome in zip(calls, outcomes, strict=True):
@@ -210,32 +244,38 @@ async def _by_chunks(binding: Rest, client: BackendClient, keys: list[str],
                 found[key] = outcome if store is None else \
                     store.recall(binding.label, key, outcome)
         else:
+            answered, cache_control = outcome
             if store is not None:
-                store.remember(binding.label, outcome)
-            found.update(outcome)
-    return [found.get(key) for key in keys]
+                store.remember(binding.label, answered)
+            found.update(answered)
+            for key in chunk:
+                keep(key, answered.get(key), cache_control)
+    return found
 
 
 async def _alone(binding: Rest, client: BackendClient, key: str,
-                 scope: CallScope) -> dict[str, Any]:
+                 scope: CallScope) -> tuple[dict[str, Any], str | None]:
     if binding.one is None or key in DOT_SEGMENTS:  # ask for it in a list of one
         return await binding.many_call(client, [key], scope)
-    return {key: await binding._one(client, key, scope)}
+    value, cache_control = await binding._one(client, key, scope)
+    return {key: value}, cache_control
 
 
 async def _per_key(keys: Sequence[Hashable], fetch: Callable[[Hashable], Awaitable[Any]], *,
-                   stale: tuple[Any, str]) -> list[Slot]:
+                   stale: tuple[Any, str], keep: Keep) -> dict[Hashable, Slot]:
     """One call per distinct key (the backend cannot batch), all concurrent."""
     store, namespace = stale
     outcomes = await asyncio.gather(*(fetch(key) for key in keys), return_exceptions=True)
-    slots: list[Slot] = []
+    slots: dict[Hashable, Slot] = {}
     for key, outcome in zip(keys, outcomes, strict=True):
         if isinstance(outcome, BaseException):
             if not isinstance(outcome, Exception):
                 raise outcome
-            slots.append(outcome if store is None else store.recall(namespace, key, outcome))
+            slots[key] = outcome if store is None else store.recall(namespace, key, outcome)
         else:
-            if store is not None and outcome is not None:
-                store.remember(namespace, {key: outcome})
-            slots.append(outcome)
+            value, cache_control = outcome
+            if store is not None and value is not None:
+                store.remember(namespace, {key: value})
+            keep(key, value, cache_control)
+            slots[key] = value
     return slots

@@ -11,7 +11,8 @@ preflight is refused; GET too with `server.csrf_require_preflight`) -> the body
 `limits.max_batch_operations`) -> the rate limit (one token per operation; 429 with
 Retry-After) -> persisted queries -> execution (GET runs queries only: 405).
 
-Status codes: a request error (unparsable document, validation failure, bad
+A GET or persisted query's answer carries Cache-Control from its parts
+(`cache_hint`). Status codes: a request error (unparsable document, validation failure, bad
 variables, a limit, a persisted-query miss) answers without a `data` key; with
 application/graphql-response+json that is a 4xx, with application/json a 200
 (the legacy rule), so old clients keep working. Partial data is always 200.
@@ -209,6 +210,9 @@ class GraphQLHTTP:
         body, status = outcomes[0]
         if status == 405:
             headers["allow"] = "POST"
+        persisted = "persistedQuery" in (operations[0].extensions or {})
+        if request.method == "GET" or persisted:
+            headers["cache-control"] = cache_hint(body, context.scope.report)
         return self._respond(body, status, media, headers)
 
     async def _one(self, params: Params, context: Context, allowed: set[OperationType],
@@ -258,6 +262,18 @@ class GraphQLHTTP:
     def _respond(self, body: Any, status: int, media: str,
                  headers: dict[str, str] | None = None) -> Response:
         return Response(orjson.dumps(body), status, headers=headers, media_type=media)
+
+
+def cache_hint(body: dict[str, Any], report: Any) -> str:
+    """Cache-Control for a GET or persisted query's answer, so a CDN may keep it:
+    `max-age` the smallest TTL among its parts (each kept or served by the entity
+    cache), `private` when a part was kept for this caller only; `no-store` with
+    errors, partial data, or any part that may not be kept."""
+    ttl = report.cache_ttl_s
+    if body.get("errors") or "data" not in body or report.cache_never or ttl is None \
+            or int(ttl) <= 0:
+        return "no-store"
+    return f"{'private' if report.cache_private else 'public'}, max-age={int(ttl)}"
 
 
 def _note(body: dict[str, Any], seen: Seen, codes: set[str]) -> None:

@@ -1,0 +1,126 @@
+"""The entity cache: answers kept per backend and key, for a TTL, bounded.
+
+    cache = EntityCache(settings.cache, clock=time.monotonic)
+    cache.put(("users", "7"), record, ttl_s=30, caller="Bearer x")   # or caller=None: shared
+    hit = cache.get(("users", "7"), caller="Bearer x")    # Hit(value, ttl_left_s, shared)
+
+Off unless a backend sets `cache.ttl_s`. An answer that depends on who asks is
+kept under the caller's identity (the forwarded Authorization), and only that
+caller gets it back; an answer the backend marks `public`, or any answer of a
+backend declared `shared = true`, is kept once for everyone. The backend's own
+`Cache-Control` is honoured (`parse_cache_control`): `no-store` and `no-cache`
+keep nothing, `private` keeps it per caller, `s-maxage`/`max-age` set the TTL
+(never longer than the config's). Bounded in entries and in bytes (the JSON
+size of what is kept), least recently used first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..config import CacheSettings
+from ..lru import LRU
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What one backend answer's Cache-Control allows."""
+
+    store: bool = True
+    ttl_s: float | None = None  # from max-age / s-maxage
+    private: bool = False
+    public: bool = False
+
+
+def parse_cache_control(header: str | None) -> Policy:
+    """A Cache-Control header as a Policy.
+
+    >>> parse_cache_control("public, max-age=30")
+    Policy(store=True, ttl_s=30.0, private=False, public=True)
+    >>> parse_cache_control("no-store").store
+    False
+    """
+    if not header:
+        return Policy()
+    directives: dict[str, str | None] = {}
+    for part in header.lower().split(","):
+        name, _, value = part.strip().partition("=")
+        directives[name.strip()] = value.strip().strip('"') or None
+    if "no-store" in directives or "no-cache" in directives:
+        return Policy(store=False)
+    ttl = None
+    for name in ("s-maxage", "max-age"):  # a shared cache prefers s-maxage
+        raw = directives.get(name)
+        if raw is not None and raw.isdigit():
+            ttl = float(raw)
+            break
+    return Policy(True, ttl, "private" in directives, "public" in directives)
+
+
+@dataclass(frozen=True)
+class Hit:
+    value: Any
+    ttl_left_s: float
+    shared: bool
+
+
+@dataclass(frozen=True)
+class _Entry:
+    value: Any
+    expires: float
+    size: int
+
+
+class EntityCache:
+    def __init__(self, settings: CacheSettings, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._entries: LRU[Hashable, _Entry] = LRU(settings.max_entries,
+                                                   weigh=lambda e: e.size,
+                                                   max_weight=settings.max_bytes)
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.ttl_s > 0
+
+    def get(self, key: Hashable, caller: str | None) -> Hit | None:
+        """This caller's entry (an anonymous caller is "" here, never everyone's),
+        else the shared one."""
+        now = self._clock()
+        for who, shared in ((caller or "", False), (None, True)):
+            entry = self._entries.get((key, who))
+            if entry is None:
+                continue
+            if entry.expires <= now:
+                self._entries.pop((key, who))
+                continue
+            return Hit(entry.value, entry.expires - now, shared)
+        return None
+
+    def put(self, key: Hashable, value: Any, policy: Policy, caller: str | None) -> float | None:
+        """Keep `value`; the TTL it was kept for, or None when it may not be kept."""
+        if not self.enabled or not policy.store:
+            return None
+        ttl = self.settings.ttl_s if policy.ttl_s is None else min(policy.ttl_s,
+                                                                    self.settings.ttl_s)
+        if ttl <= 0:
+            return None
+        shared = (self.settings.shared or policy.public) and not policy.private
+        size = len(orjson.dumps(value))
+        self._entries.put((key, None if shared else caller or ""),
+                          _Entry(value, self._clock() + ttl, size))
+        return ttl
+
+    def purge(self, match: Callable[[Hashable], bool] | None = None) -> int:
+        """Forget every entry (whose key `match`es); how many went."""
+        return self._entries.remove_where(
+            lambda k: match is None or match(k[0]))  # type: ignore[index]
+
+    def __len__(self) -> int:
+        return len(self._entries)
