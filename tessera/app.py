@@ -28,6 +28,7 @@ from .observability import tracing
 from .observability.logs import configure_logging
 from .observability.metrics import metrics_endpoint
 from .web import ide
+from .web.admin import Admin
 from .web.body import BodyLimit
 from .web.graphql import GraphQLHTTP
 from .web.health import Phase, healthz, readyz
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None,
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
+        Route("/admin/cache/purge", Admin(settings.admin.secret()).purge, methods=["POST"]),
     ]
     if settings.server.graphiql:
         routes.append(ide.files())

@@ -207,6 +207,33 @@ def _schema_diff(args: argparse.Namespace) -> int:
     return 1 if breaking else 0
 
 
+def _cache_purge(args: argparse.Namespace) -> int:
+    """Ask a running gateway to forget cached answers (its admin endpoint)."""
+    import httpx
+
+    settings = _settings(args.config)
+    token = settings.admin.secret() or os.environ.get("TESSERA_ADMIN_TOKEN")
+    if not token:
+        print("tessera: cache purge needs the admin token: [admin] token / token_env in "
+              "the config, or TESSERA_ADMIN_TOKEN", file=sys.stderr)
+        return EXIT_CONFIG
+    url = args.url or f"http://{settings.server.host}:{settings.server.port}"
+    params = {k: v for k, v in (("backend", args.backend), ("key", args.key)) if v}
+    try:
+        answer = httpx.post(f"{url.rstrip('/')}/admin/cache/purge", params=params,
+                            headers={"authorization": f"Bearer {token}"}, timeout=10)
+    except httpx.HTTPError as exc:
+        print(f"tessera: cache purge: cannot reach {url}: {type(exc).__name__}",
+              file=sys.stderr)
+        return 1
+    if answer.status_code != 200:
+        print(f"tessera: cache purge: {answer.status_code} {answer.text[:200]}",
+              file=sys.stderr)
+        return 1
+    print(f"purged {answer.json()['purged']} cached answer(s)")
+    return 0
+
+
 def _check_config(args: argparse.Namespace) -> int:
     gateway = _gateway(args.file)
     settings = gateway.settings
@@ -270,6 +297,15 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("old")
     diff.add_argument("new")
     diff.set_defaults(run=_schema_diff)
+
+    cache = commands.add_parser("cache", help="the entity cache of a running gateway")
+    cache_commands = cache.add_subparsers(dest="cache_command", required=True)
+    purge = cache_commands.add_parser("purge", help="forget cached answers")
+    purge.add_argument("--config", help="the gateway's config (its admin token, address)")
+    purge.add_argument("--backend", help="only this backend's answers")
+    purge.add_argument("--key", help="only this key's answers")
+    purge.add_argument("--url", help="the gateway's base URL (default: from the config)")
+    purge.set_defaults(run=_cache_purge)
 
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file")

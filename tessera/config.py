@@ -288,6 +288,22 @@ class Aggregation(_Section):
     variables: dict[str, Any] = Field(default_factory=dict)
 
 
+class AdminSettings(_Section):
+    """`[admin]`: the admin endpoint (`POST /admin/cache/purge`), off unless `token`
+    is set; or set `token_env` to the name of an environment variable holding it."""
+
+    token: str | None = Field(None, min_length=16)
+    token_env: str | None = None
+
+    def secret(self, environ: Mapping[str, str] | None = None) -> str | None:
+        if self.token:
+            return self.token
+        if self.token_env:
+            found = (environ if environ is not None else os.environ).get(self.token_env)
+            return found or None
+        return None
+
+
 class GraphSettings(_Section):
     """`[graph]`: what is served. `module` is an importable module or a .py file
     (relative to the config file) defining `graph = tessera.compose.Graph(...)`;
@@ -308,6 +324,7 @@ class Settings(_Section):
     rate_limit: RateLimitSettings = RateLimitSettings()
     tracing: TracingSettings = TracingSettings()
     graph: GraphSettings = GraphSettings()
+    admin: AdminSettings = AdminSettings()
     defaults: BackendPolicy = BackendPolicy()
     backends: dict[str, BackendSettings] = Field(default_factory=dict)
     aggregations: dict[str, Aggregation] | None = None  # None: the graph's own routes

@@ -3,11 +3,19 @@ counted at a backend that says what it wants about caching; time from a FakeCloc
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import FakeClock, Recorder, gateway, gql
+from conftest import FakeClock, Recorder, gateway, gql, live_server
+
+from tessera.app import create_app
+from tessera.config import parse_settings
+
+ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.anyio
 
@@ -134,3 +142,54 @@ async def test_an_anonymous_answer_is_not_served_to_a_signed_in_caller() -> None
         await gql(client, QUERY, {"ids": ["1"]}, headers={"authorization": "Bearer a"})
         await gql(client, QUERY, {"ids": ["1"]})
     assert len(recorder.calls("products")) == 2
+
+
+# --- purging ------------------------------------------------------------------------
+
+TOKEN = "s3cret-admin-token-0123456789"
+
+
+async def test_the_admin_endpoint_is_off_without_a_token() -> None:
+    async with gateway() as client:
+        answer = await client.post("/admin/cache/purge")
+    assert answer.status_code == 404 and answer.json()["code"] == "NOT_FOUND"
+
+
+async def test_purge_by_backend_and_key_with_the_admin_token(
+        caplog: pytest.LogCaptureFixture) -> None:
+    recorder = products_backend()
+    settings = {**cached(ttl_s=60), "admin": {"token": TOKEN}}
+    async with gateway(settings, recorder) as client:
+        await gql(client, QUERY, {"ids": ["1", "2"]})
+        wrong = await client.post("/admin/cache/purge", headers={"authorization": "Bearer x"})
+        one = await client.post("/admin/cache/purge", params={"backend": "products",
+                                                                "key": "2"},
+                                headers={"authorization": f"Bearer {TOKEN}"})
+        await gql(client, QUERY, {"ids": ["1", "2"]})
+        every = await client.post("/admin/cache/purge",
+                                  headers={"authorization": f"Bearer {TOKEN}"})
+        await gql(client, QUERY, {"ids": ["1", "2"]})
+        unknown = await client.post("/admin/cache/purge", params={"backend": "nope"},
+                                    headers={"authorization": f"Bearer {TOKEN}"})
+    assert wrong.status_code == 401 and wrong.json()["code"] == "UNAUTHORIZED"
+    assert one.json() == {"purged": 1, "backend": "products", "key": "2"}
+    assert every.json()["purged"] == 2
+    assert unknown.status_code == 404
+    assert recorder.calls("products") == ["/products?ids=1,2", "/products/2",
+                                          "/products?ids=1,2"]
+    assert TOKEN not in caplog.text
+
+
+def test_the_purge_command_against_a_running_gateway(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PURGE_TOKEN", TOKEN)
+    settings = parse_settings({**cached(ttl_s=60), "admin": {"token_env": "PURGE_TOKEN"}})
+    config = tmp_path / "tessera.toml"
+    config.write_text('[admin]\ntoken_env = "PURGE_TOKEN"\n')
+    with live_server(create_app(settings, products_backend())) as url:
+        httpx.post(f"{url}/graphql", json={"query": QUERY, "variables": {"ids": ["1"]}})
+        done = subprocess.run([sys.executable, "-m", "tessera", "cache", "purge", "--config",
+                               str(config), "--url", url, "--backend", "products"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "purged 1 cached answer(s)"
