@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install assets browser run test demo-backends lint bench docker-smoke clean
+.PHONY: install assets browser redis run test demo-backends lint bench docker-smoke clean
 
 install: $(STAMP) assets
 
@@ -24,10 +24,14 @@ assets: $(STAMP)
 browser:
 	@sh tests/browser/install.sh
 
+# Debian's redis-server for the Redis test, where it can be installed (else skipped).
+redis:
+	@sh tests/redis/install.sh
+
 run: install
 	$(BIN)/tessera serve
 
-test: install browser
+test: install browser redis
 	$(BIN)/python -m pytest
 
 demo-backends: install

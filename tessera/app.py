@@ -27,6 +27,7 @@ from .gateway import Gateway
 from .observability import tracing
 from .observability.logs import configure_logging
 from .observability.metrics import metrics_endpoint
+from .resilience.shared import SharedState
 from .web import ide
 from .web.admin import Admin
 from .web.body import BodyLimit
@@ -67,13 +68,15 @@ def create_app(settings: Settings | None = None,
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        backends = gateway.open_backends(transport, clock=clock)
+        shared = SharedState(settings.redis, clock=clock)
+        backends = gateway.open_backends(transport, clock=clock, shared=shared)
         phase.ready = True
         try:
-            yield {"backends": backends}
+            yield {"backends": backends, "shared": shared}
         finally:
             phase.ready = False
             await backends.aclose()
+            await shared.aclose()
 
     landing = endpoint(sorted(aggregator.plans), graphiql=settings.server.graphiql,
                        metrics=True, profile=settings.server.profile)

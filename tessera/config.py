@@ -288,6 +288,19 @@ class Aggregation(_Section):
     variables: dict[str, Any] = Field(default_factory=dict)
 
 
+class RedisSettings(_Section):
+    """`[redis]`: what replicas share (APQ queries, rate-limit buckets, the entity
+    cache's second level), off unless `url` is set. Redis down or slow never fails
+    a request: each call is bounded by `timeout_ms`, and after a failure Tessera
+    serves without it for `retry_after_s` before trying again."""
+
+    url: str | None = Field(None, pattern=r"^(redis|rediss|unix)://")
+    prefix: str = "tessera:"
+    timeout_ms: int = Field(50, ge=1, le=10_000)
+    retry_after_s: float = Field(5, ge=0.1, le=3600)
+    apq_ttl_s: int = Field(86_400, ge=1)
+
+
 class AdminSettings(_Section):
     """`[admin]`: the admin endpoint (`POST /admin/cache/purge`), off unless `token`
     is set; or set `token_env` to the name of an environment variable holding it."""
@@ -325,6 +338,7 @@ class Settings(_Section):
     tracing: TracingSettings = TracingSettings()
     graph: GraphSettings = GraphSettings()
     admin: AdminSettings = AdminSettings()
+    redis: RedisSettings = RedisSettings()
     defaults: BackendPolicy = BackendPolicy()
     backends: dict[str, BackendSettings] = Field(default_factory=dict)
     aggregations: dict[str, Aggregation] | None = None  # None: the graph's own routes

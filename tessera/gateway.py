@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import strawberry
@@ -45,8 +46,12 @@ class Gateway:
                    backend_names(settings, graph, routes), named)
 
     def open_backends(self, transport: httpx.AsyncBaseTransport | None = None, *,
-                      clock: Callable[[], float] = time.monotonic) -> Backends:
+                      clock: Callable[[], float] = time.monotonic,
+                      shared: Any = None) -> Backends:
         from .demo import embedded_transport
 
-        return Backends.open(self.settings, self.backends, transport=transport,
-                             embedded=lambda: embedded_transport(self.graph), clock=clock)
+        backends = Backends.open(self.settings, self.backends, transport=transport,
+                                 embedded=lambda: embedded_transport(self.graph), clock=clock)
+        for client in backends.clients.values():
+            client.shared = shared  # the entity cache's second level, when configured
+        return backends

@@ -92,6 +92,7 @@ class BackendClient:
         self.stale = StaleStore(service, policy.stale_if_error_s, clock=clock) \
             if policy.stale_if_error_s > 0 else None
         self.cache = EntityCache(policy.cache, clock=clock)
+        self.shared: Any = None  # tessera.resilience.shared.SharedState, set at start
 
     async def aclose(self) -> None:
         await self._transport.aclose()

@@ -30,11 +30,15 @@ arguments, so `one="/orders?user_id={key}&limit={limit}"` takes `limit`).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import string
+import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
+
+import orjson
 
 from ..backends import MISSING, BackendClient, CallScope
 from ..backends.urls import DOT_SEGMENTS, encode, list_chunks, segment
@@ -120,6 +124,12 @@ class Rest:
                 found[key] = hit.value
                 report.cache_part(hit.ttl_left_s, private=not hit.shared and caller is not None)
 
+        second = client.shared if cache.enabled and client.shared is not None \
+            and client.shared.configured else None
+        if missing and second is not None:
+            missing = await self._from_second_level(second, missing, caller, found, report)
+        writes: list[Any] = []
+
         def keep(key: Hashable, value: Any, cache_control: str | None) -> None:
             if value is None or not cache.enabled:
                 report.cache_part(None)
@@ -128,6 +138,10 @@ class Rest:
             ttl = cache.put((self.label, key), value, policy, caller)
             shared = (cache.settings.shared or policy.public) and not policy.private
             report.cache_part(ttl, private=policy.private or (not shared and caller is not None))
+            if ttl is not None and second is not None:
+                envelope = orjson.dumps({"v": value, "exp": time.time() + ttl})
+                writes.append(second.set(_l2(self, key, None if shared else caller or ""),
+                                         envelope, ttl))
 
         if missing:
             if self.batch == "none":
@@ -136,7 +150,31 @@ class Rest:
             else:
                 found.update(await _by_chunks(self, client, [str(k) for k in missing], scope,
                                               keep))
+        if writes:
+            await asyncio.gather(*writes)
         return [found.get(k) for k in keys]
+
+    async def _from_second_level(self, second: Any, keys: list[Hashable], caller: str | None,
+                                 found: dict[Hashable, Slot], report: Any) -> list[Hashable]:
+        """Keys answered by Redis (this caller's entry, else the shared one); the rest."""
+        names = [name for key in keys
+                 for name in (_l2(self, key, caller or ""), _l2(self, key, None))]
+        values = await second.get_many(names)
+        still: list[Hashable] = []
+        for index, key in enumerate(keys):
+            mine, everyone = values[2 * index], values[2 * index + 1]
+            raw = mine or everyone
+            try:
+                envelope = orjson.loads(raw) if raw else None
+            except orjson.JSONDecodeError:
+                envelope = None
+            left = envelope["exp"] - time.time() if isinstance(envelope, dict) else 0
+            if not isinstance(envelope, dict) or left <= 0:
+                still.append(key)
+                continue
+            found[key] = envelope.get("v")
+            report.cache_part(left, private=mine is not None and caller is not None)
+        return still
 
     async def _one(self, client: BackendClient, key: Any,
                    scope: CallScope) -> tuple[Any, str | None]:
@@ -188,6 +226,13 @@ class Rest:
                 raise _bad(client, f"an item that has no {self.by}")
             out[str(key)] = item
         return out
+
+
+def _l2(binding: Rest, key: Hashable, caller: str | None) -> str:
+    """The Redis key of a cached answer: per caller (a hash of the Authorization, never
+    the token itself) or `*` when shared by every caller."""
+    who = "*" if caller is None else hashlib.sha256(caller.encode()).hexdigest()[:24]
+    return f"cache:{binding.backend}:{binding.label}:{who}:{key}"
 
 
 def _bad(client: BackendClient, what: str) -> BackendBadResponse:

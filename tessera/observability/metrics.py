@@ -56,6 +56,8 @@ BATCH_SIZE = Histogram("tessera_loader_batch_size", "Keys per DataLoader batch",
 CIRCUIT = Gauge("tessera_circuit_state", "Circuit breaker state: 0 closed, 1 half-open, "
                 "2 open", ["service"], multiprocess_mode="livemax")
 CIRCUIT_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+REDIS_UP = Gauge("tessera_redis_up", "1 while Redis ([redis] url) answers, 0 while Tessera "
+                 "serves without it", multiprocess_mode="livemin")
 
 _operations: set[str] = set()
 

@@ -42,7 +42,16 @@ class Admin:
         for name, client in backends.clients.items():
             if backend is None or name == backend:
                 purged += client.cache.purge(None if key is None else _key_is(key))
+        shared: Any = getattr(request.state, "shared", None)
+        if shared is not None and shared.configured:  # the second level, in Redis
+            purged += await shared.purge(f"cache:{_glob(backend) if backend else '*'}:*:*:"
+                                         f"{_glob(key) if key else '*'}")
         return JSONResponse({"purged": purged, "backend": backend, "key": key})
+
+
+def _glob(text: str) -> str:
+    """`text` matched literally in a Redis SCAN pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def _key_is(key: str) -> Any:

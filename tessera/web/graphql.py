@@ -41,7 +41,7 @@ from ..errors import RequestError
 from ..observability.requests import Seen, observe
 from ..schema import format_errors
 from . import ide
-from .persisted import PersistedQueries
+from .persisted import PersistedQueries, Resolved
 from .ratelimit import RateLimiter
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -144,7 +144,8 @@ class GraphQLHTTP:
             operations, batch = await self._read(request)
             seen.operation = operations[0].operation_name if not batch else "batch"
             if self.limiter is not None:
-                self.limiter.check(request, len(operations))
+                await self.limiter.acheck(request, len(operations),
+                                          getattr(request.state, "shared", None))
             return await self._execute(request, operations, batch, media, seen, codes)
         except RequestError as exc:
             codes.add(exc.code)
@@ -198,7 +199,8 @@ class GraphQLHTTP:
         seen.calls = context.scope.report.calls
         allowed = {OperationType.QUERY} if request.method == "GET" else set(OperationType)
         # A batch's operations share one context: their loads batch together.
-        outcomes = await asyncio.gather(*(self._one(p, context, allowed, media)
+        shared = getattr(request.state, "shared", None)
+        outcomes = await asyncio.gather(*(self._one(p, context, allowed, media, shared)
                                           for p in operations))
         for body, _ in outcomes:
             _note(body, seen, codes)
@@ -216,17 +218,36 @@ class GraphQLHTTP:
         return self._respond(body, status, media, headers)
 
     async def _one(self, params: Params, context: Context, allowed: set[OperationType],
-                   media: str) -> tuple[dict[str, Any], int]:
+                   media: str, shared: Any = None) -> tuple[dict[str, Any], int]:
         try:
-            resolved = self.persisted.resolve(params.query, params.extensions)
+            resolved = await self._resolve(params, shared)
             result = await self._run(resolved.query, params, context, allowed)
             if not _is_request_error(result):
                 self.persisted.remember(resolved)
+                if resolved.register is not None and shared is not None and shared.configured:
+                    await shared.set("apq:" + resolved.register, resolved.query,
+                                     shared.settings.apq_ttl_s)
         except RequestError as exc:
             status = exc.status if media == GRAPHQL_RESPONSE or exc.status in (403, 405) \
                 else 200
             return error_body(exc), status
         return self._body(result, media)
+
+    async def _resolve(self, params: Params, shared: Any) -> Resolved:
+        """The query to run; a hash registered on another replica is found in Redis."""
+        try:
+            return self.persisted.resolve(params.query, params.extensions)
+        except RequestError as exc:
+            if exc.code != "PERSISTED_QUERY_NOT_FOUND" or shared is None \
+                    or not shared.configured:
+                raise
+            digest = self.persisted.wanted(params.extensions)
+            text = await shared.get("apq:" + digest) if digest else None
+            found = None if text is None else self.persisted.recalled(
+                digest or "", text.decode("utf-8", "replace"))
+            if found is None:
+                raise
+            return found
 
     async def _run(self, query: str, params: Params, context: Context,
                    allowed: set[OperationType]) -> ExecutionResult:

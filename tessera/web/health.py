@@ -40,8 +40,10 @@ async def healthz(request: Request) -> JSONResponse:
 async def readyz(request: Request) -> JSONResponse:
     phase = request.app.state.phase.name()
     backends: Backends | None = getattr(request.state, "backends", None)
+    shared = getattr(request.state, "shared", None)
     body = {"status": phase,
-            "backends": backends.status() if backends is not None else {}}
+            "backends": backends.status() if backends is not None else {},
+            "redis": shared.status() if shared is not None else {"state": "off"}}
     return JSONResponse(body, status_code=200 if phase == "ready" else 503)
 
 

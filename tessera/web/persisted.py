@@ -88,6 +88,18 @@ class PersistedQueries:
                 return Resolved(query, register=actual)
         return Resolved(query)
 
+    def wanted(self, extensions: dict[str, Any] | None) -> str | None:
+        """The hash a request asks for (None without one; a bad one is a RequestError)."""
+        return _persisted_hash((extensions or {}).get("persistedQuery"))
+
+    def recalled(self, digest: str, text: str) -> Resolved | None:
+        """A query found elsewhere (Redis) under `digest`, kept here too if it is
+        what the hash says."""
+        if self.manifest is not None or sha256(text) != digest:
+            return None
+        self._store.put(digest, text)
+        return Resolved(text)
+
     def remember(self, resolved: Resolved) -> None:
         """Keep a registered query: call once it ran (parsed, validated, limits passed)."""
         if resolved.register is not None:

@@ -17,6 +17,7 @@ import hashlib
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 from starlette.requests import Request
 
@@ -60,9 +61,27 @@ class RateLimiter:
                 return "key:" + digest
         return "peer:" + (request.client.host if request.client else "unknown")
 
+    async def acheck(self, request: Request, tokens: int = 1, shared: Any = None) -> None:
+        """`check`, with the bucket in Redis when `[redis]` is configured (shared by
+        every replica, taken atomically); the local bucket when Redis cannot say."""
+        if shared is None or not shared.configured:
+            return self.check(request, tokens)
+        need = min(float(tokens), self._burst)
+        taken = await shared.take_token(self.client_key(request), self._rate, self._burst,
+                                        need)
+        if taken is None:
+            return self.check(request, tokens)
+        if not taken:
+            self._refuse(need / self._rate)
+        return None
+
     def check(self, request: Request, tokens: int = 1) -> None:
         """Raise the 429 RequestError when this request's client is over its rate."""
         wait = self.take(self.client_key(request), tokens)
+        if wait > 0:
+            self._refuse(wait)
+
+    def _refuse(self, wait: float) -> None:
         if wait > 0:
             seconds = max(1, math.ceil(wait))
             raise RequestError("RATE_LIMITED", f"Too many requests: retry in {seconds} s.",

@@ -83,7 +83,7 @@ class RestRoutes:
         headers = {"x-request-id": rid}
         if self.limiter is not None:
             try:
-                self.limiter.check(request)
+                await self.limiter.acheck(request, 1, getattr(request.state, "shared", None))
             except RequestError as exc:
                 return error_response(exc.status, str(exc), exc.code,
                                       {**headers, **exc.headers}), None
