@@ -193,3 +193,42 @@ def test_the_purge_command_against_a_running_gateway(tmp_path: Path,
                               cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "purged 1 cached answer(s)"
+
+
+# --- one store for fresh and stale answers ------------------------------------------
+
+def failing_after_first(cache_control: str | None = None) -> Recorder:
+    state = {"calls": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        state["calls"] += 1
+        if state["calls"] > 1:
+            return httpx.Response(503, json={"error": "down"})
+        ids = request.url.params.get("ids", request.url.path.rsplit("/", 1)[-1]).split(",")
+        found = [PRODUCTS[i] for i in ids if i in PRODUCTS]
+        body: Any = found if request.url.path == "/products" else found[0]
+        return httpx.Response(200, json=body)
+    return Recorder(httpx.MockTransport(handler))
+
+
+async def test_a_stale_answer_comes_from_the_cache_store_after_its_ttl() -> None:
+    clock = FakeClock()
+    settings = {"backends": {"products": {"cache": {"ttl_s": 1}, "stale_if_error_s": 60,
+                                          "retries": 0}}}
+    async with gateway(settings, failing_after_first(), clock=clock) as client:
+        fresh = await gql(client, QUERY, {"ids": ["1", "2"]})
+        clock.advance(2)  # no longer fresh: the backend is asked, and fails
+        stale = await gql(client, QUERY, {"ids": ["1", "2"]})
+    assert stale["data"] == fresh["data"]
+    assert {s["age_s"] for s in stale["extensions"]["tessera"]["stale"]} == {2.0}
+
+
+async def test_a_stale_answer_is_never_served_to_another_caller() -> None:
+    settings = {"backends": {"products": {"stale_if_error_s": 60, "retries": 0}}}
+    async with gateway(settings, failing_after_first()) as client:
+        await gql(client, QUERY, {"ids": ["1"]}, headers={"authorization": "Bearer a"})
+        other = await gql(client, QUERY, {"ids": ["1"]}, headers={"authorization": "Bearer b"})
+        same = await gql(client, QUERY, {"ids": ["1"]}, headers={"authorization": "Bearer a"})
+    assert other["data"] == {"products": [None]}
+    assert other["errors"][0]["extensions"]["code"] == "BACKEND_UNAVAILABLE"
+    assert same["data"] == {"products": [{"name": "P1"}]}

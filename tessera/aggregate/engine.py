@@ -128,13 +128,14 @@ class _Run:
         try:
             answer = await client.get_json(path, scope=self.scope, missing_ok=missing_ok)
         except BackendError as exc:
-            kept = exc if store is None else store.recall("route", path, exc)
+            caller = self.scope.headers.get("authorization")
+            kept = exc if store is None else store.recall("route", path, exc, caller)
             if isinstance(kept, Stale):
                 self.stale.add(client.service)
                 return kept.value
             raise
         if store is not None and answer is not MISSING:
-            store.remember("route", {path: answer})
+            store.remember("route", {path: answer}, self.scope.headers.get("authorization"))
         return answer
 
     async def step(self, step: Step) -> Outcome:

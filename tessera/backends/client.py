@@ -40,7 +40,6 @@ from ..resilience import (
     CircuitOpen,
     FaultTransport,
     RetryBudget,
-    StaleStore,
 )
 from ..resilience.cache import EntityCache
 from .body import ACCEPT_ENCODING, read_capped
@@ -89,9 +88,10 @@ class BackendClient:
         self.bulkhead = Bulkhead(service, policy.bulkhead)
         self.recent = RecentCalls()
         self.budget = RetryBudget(policy.retry_budget, clock=clock)
-        self.stale = StaleStore(service, policy.stale_if_error_s, clock=clock) \
-            if policy.stale_if_error_s > 0 else None
-        self.cache = EntityCache(policy.cache, clock=clock)
+        # One store for fresh answers and stale-if-error ones (resilience/cache.py).
+        self.cache = EntityCache(policy.cache, stale_s=policy.stale_if_error_s,
+                                 service=service, clock=clock)
+        self.stale = self.cache if policy.stale_if_error_s > 0 else None
         self.shared: Any = None  # tessera.resilience.shared.SharedState, set at start
 
     async def aclose(self) -> None:

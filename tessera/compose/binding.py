@@ -146,10 +146,11 @@ class Rest:
         if missing:
             if self.batch == "none":
                 found.update(await _per_key(missing, lambda key: self._one(client, key, scope),
-                                            stale=(client.stale, self.label), keep=keep))
+                                            stale=(client.stale, self.label), keep=keep,
+                                            caller=caller))
             else:
                 found.update(await _by_chunks(self, client, [str(k) for k in missing], scope,
-                                              keep))
+                                              keep, caller))
         if writes:
             await asyncio.gather(*writes)
         return [found.get(k) for k in keys]
@@ -262,7 +263,8 @@ Keep = Callable[[Hashable, Any, "str | None"], None]
 
 
 async def _by_chunks(binding: Rest, client: BackendClient, keys: list[str],
-                     scope: CallScope, keep: Keep) -> dict[Hashable, Slot]:
+                     scope: CallScope, keep: Keep,
+                     caller: str | None = None) -> dict[Hashable, Slot]:
     """Batched calls for `keys`; a key that cannot travel in a comma list, or a
     lone key the backend can be asked for by path, goes alone."""
     wanted = [k for k in dict.fromkeys(keys) if k != ""]
@@ -287,11 +289,11 @@ async def _by_chunks(binding: Rest, client: BackendClient, keys: list[str],
                 raise outcome
             for key in chunk:
                 found[key] = outcome if store is None else \
-                    store.recall(binding.label, key, outcome)
+                    store.recall(binding.label, key, outcome, caller)
         else:
             answered, cache_control = outcome
             if store is not None:
-                store.remember(binding.label, answered)
+                store.remember(binding.label, answered, caller)
             found.update(answered)
             for key in chunk:
                 keep(key, answered.get(key), cache_control)
@@ -307,7 +309,8 @@ async def _alone(binding: Rest, client: BackendClient, key: str,
 
 
 async def _per_key(keys: Sequence[Hashable], fetch: Callable[[Hashable], Awaitable[Any]], *,
-                   stale: tuple[Any, str], keep: Keep) -> dict[Hashable, Slot]:
+                   stale: tuple[Any, str], keep: Keep,
+                   caller: str | None = None) -> dict[Hashable, Slot]:
     """One call per distinct key (the backend cannot batch), all concurrent."""
     store, namespace = stale
     outcomes = await asyncio.gather(*(fetch(key) for key in keys), return_exceptions=True)
@@ -316,11 +319,12 @@ async def _per_key(keys: Sequence[Hashable], fetch: Callable[[Hashable], Awaitab
         if isinstance(outcome, BaseException):
             if not isinstance(outcome, Exception):
                 raise outcome
-            slots[key] = outcome if store is None else store.recall(namespace, key, outcome)
+            slots[key] = outcome if store is None else \
+                store.recall(namespace, key, outcome, caller)
         else:
             value, cache_control = outcome
             if store is not None and value is not None:
-                store.remember(namespace, {key: value})
+                store.remember(namespace, {key: value}, caller)
             keep(key, value, cache_control)
             slots[key] = value
     return slots

@@ -9,8 +9,9 @@ Stale-if-error sits above, where a key is known (loaders, aggregation steps).
 from .breaker import CircuitBreaker, CircuitOpen, Permit
 from .budget import RetryBudget
 from .bulkhead import Bulkhead
+from .cache import EntityCache
 from .faults import FaultTransport
-from .stale import Stale, StaleStore
+from .stale import Stale
 
 __all__ = ["Bulkhead", "CircuitBreaker", "CircuitOpen", "FaultTransport", "Permit",
-           "RetryBudget", "Stale", "StaleStore"]
+           "RetryBudget", "Stale", "EntityCache"]

@@ -12,6 +12,11 @@ backend declared `shared = true`, is kept once for everyone. The backend's own
 keep nothing, `private` keeps it per caller, `s-maxage`/`max-age` set the TTL
 (never longer than the config's). Bounded in entries and in bytes (the JSON
 size of what is kept), least recently used first.
+
+It is also the stale-if-error store (`stale_s`, the backend's `stale_if_error_s`):
+an answer stays recallable for that long after it was fetched, fresh or not,
+for the same caller, and `recall` serves it when the backend fails (never to
+hide a 4xx). One store, one bound.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import orjson
 
 from ..config import CacheSettings
 from ..lru import LRU
+from .stale import Stale, backend_failed
 
 
 @dataclass(frozen=True)
@@ -72,14 +78,18 @@ class Hit:
 @dataclass(frozen=True)
 class _Entry:
     value: Any
-    expires: float
+    stored: float
+    fresh_until: float
+    stale_until: float
     size: int
 
 
 class EntityCache:
-    def __init__(self, settings: CacheSettings, *,
+    def __init__(self, settings: CacheSettings, *, stale_s: float = 0, service: str = "",
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        self.stale_s = stale_s
+        self.service = service
         self._clock = clock
         self._entries: LRU[Hashable, _Entry] = LRU(settings.max_entries,
                                                    weigh=lambda e: e.size,
@@ -89,19 +99,50 @@ class EntityCache:
     def enabled(self) -> bool:
         return self.settings.ttl_s > 0
 
-    def get(self, key: Hashable, caller: str | None) -> Hit | None:
+    def _find(self, key: Hashable, caller: str | None) -> tuple[_Entry, bool] | None:
         """This caller's entry (an anonymous caller is "" here, never everyone's),
-        else the shared one."""
+        else the shared one; expired entries are dropped on the way."""
         now = self._clock()
         for who, shared in ((caller or "", False), (None, True)):
             entry = self._entries.get((key, who))
             if entry is None:
                 continue
-            if entry.expires <= now:
+            if max(entry.fresh_until, entry.stale_until) <= now:
                 self._entries.pop((key, who))
                 continue
-            return Hit(entry.value, entry.expires - now, shared)
+            return entry, shared
         return None
+
+    def get(self, key: Hashable, caller: str | None) -> Hit | None:
+        found = self._find(key, caller)
+        if found is None or found[0].fresh_until <= self._clock():
+            return None
+        entry, shared = found
+        return Hit(entry.value, entry.fresh_until - self._clock(), shared)
+
+    def remember(self, namespace: str, values: Any, caller: str | None = None) -> None:
+        """Keep answers for stale-if-error (None means the backend had nothing)."""
+        if self.stale_s <= 0:
+            return
+        now = self._clock()
+        for key, value in values.items():
+            if value is not None and self.get((namespace, key), caller) is None:
+                self._entries.put(((namespace, key), caller or ""),
+                                  _Entry(value, now, now, now + self.stale_s,
+                                         len(orjson.dumps(value))))
+
+    def recall(self, namespace: str, key: Hashable, error: Exception,
+               caller: str | None = None) -> Stale | Exception:
+        """The kept answer for `key` if `error` is the backend failing, else `error`."""
+        if self.stale_s <= 0 or not backend_failed(error):
+            return error
+        found = self._find((namespace, key), caller)
+        if found is None:
+            return error
+        entry = found[0]
+        if entry.stored + self.stale_s <= self._clock():
+            return error
+        return Stale(entry.value, self.service, round(self._clock() - entry.stored, 3))
 
     def put(self, key: Hashable, value: Any, policy: Policy, caller: str | None) -> float | None:
         """Keep `value`; the TTL it was kept for, or None when it may not be kept."""
@@ -112,9 +153,10 @@ class EntityCache:
         if ttl <= 0:
             return None
         shared = (self.settings.shared or policy.public) and not policy.private
-        size = len(orjson.dumps(value))
+        now = self._clock()
         self._entries.put((key, None if shared else caller or ""),
-                          _Entry(value, self._clock() + ttl, size))
+                          _Entry(value, now, now + ttl, now + max(ttl, self.stale_s),
+                                 len(orjson.dumps(value))))
         return ttl
 
     def purge(self, match: Callable[[Hashable], bool] | None = None) -> int:
