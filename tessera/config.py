@@ -71,7 +71,7 @@ class ServerSettings(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    workers: int = Field(1, ge=1, le=64)
+    workers: int = Field(1, ge=1, le=64)  # "auto" in the file: one per core
     profile: Profile = "development"
     graphiql: bool = True
     introspection: bool = True
@@ -100,6 +100,10 @@ class ServerSettings(_Section):
     def _profile_defaults(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("profile") == "production":
             data = {**{key: False for key in PRODUCTION_OFF}, **data}
+        if isinstance(data, dict) and data.get("workers") == "auto":
+            data = {**data, "workers": max(1, min(64, len(os.sched_getaffinity(0))
+                                                  if hasattr(os, "sched_getaffinity")
+                                                  else os.cpu_count() or 1))}
         return data
 
 

@@ -133,3 +133,10 @@ def test_readme_config_examples_load(tmp_path: Path) -> None:
         block = block.replace('module = "graph.py"', f'module = "{library / "graph.py"}"')
         settings = load_settings(write(tmp_path, f"readme{n}.toml", block))
         Gateway.build(settings)  # graph, schema, routes and backends all check out
+
+
+def test_workers_auto_is_one_per_usable_core(tmp_path: Path) -> None:
+    import os
+
+    settings = load_settings(write(tmp_path, "auto.toml", '[server]\nworkers = "auto"\n'))
+    assert settings.server.workers == len(os.sched_getaffinity(0))
