@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -102,6 +103,35 @@ async def gql(client: httpx.AsyncClient, query: str, variables: dict[str, Any] |
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+@contextmanager
+def process_answering(cmd: list[str], urls: list[str], *, cwd: Any = None,
+                      what: str = "process") -> Iterator[subprocess.Popen[bytes]]:
+    """`cmd` started, waited for until every URL answers (< 500), stopped by its PID
+    at the end; its output is read only to say why it did not start."""
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        waiting = list(urls)
+        while waiting:
+            if proc.poll() is not None:
+                output = proc.stdout.read().decode() if proc.stdout else ""
+                raise AssertionError(f"{what} exited at start: {output[-2000:]}")
+            try:
+                if httpx.get(waiting[0], timeout=2).status_code < 500:
+                    waiting.pop(0)
+                    continue
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"{what} did not answer {waiting[0]}"
+            time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 @contextmanager

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import gateway, gql
+from conftest import gateway, gql, process_answering
 from test_cli import free_port_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,27 +50,12 @@ class Services:
 @contextmanager
 def demo_services(example: str, names: list[str]) -> Iterator[Services]:
     base = free_port_run(len(names))
-    proc = subprocess.Popen([sys.executable, "-m", "tessera", "demo-backends", "--config",
-                             str(EXAMPLES / example / "tessera.toml"), "--port", str(base)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     services = Services(names, base)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            try:
-                for name in names:
-                    services.total(name)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "demo services did not start"
-                time.sleep(0.1)
+    cmd = [sys.executable, "-m", "tessera", "demo-backends", "--config",
+           str(EXAMPLES / example / "tessera.toml"), "--port", str(base)]
+    with process_answering(cmd, [f"{url}/_demo/calls" for url in services.urls.values()],
+                           cwd=ROOT, what="demo services"):
         yield services
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        if proc.stderr is not None:
-            proc.stderr.close()
 
 
 BLOG = ["comments", "posts", "users"]  # the fixture files, in name order

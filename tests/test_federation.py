@@ -10,15 +10,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import Recorder, gateway, gql, live_server
+from conftest import Recorder, gateway, gql, live_server, process_answering
 
 from tessera.app import create_app
 from tessera.config import parse_settings
@@ -104,27 +101,8 @@ def _port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def _node(script: str, *args: str, ready: str) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(["node", script, *args], cwd=HERE, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            try:
-                if httpx.get(ready, timeout=2).status_code < 500:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the node process did not start"
-            time.sleep(0.2)
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+def _node(script: str, *args: str, ready: str) -> Any:
+    return process_answering(["node", script, *args], [ready], cwd=HERE, what=script)
 
 
 def _compose(subgraphs: dict[str, tuple[str, str]], out: Path) -> dict[str, Any]:
