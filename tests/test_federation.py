@@ -193,3 +193,18 @@ async def test_any_graph_federates_the_blog_has_post_and_user() -> None:
     assert 'type Post @key(fields: "id"' in sdl and 'type User @key(fields: "id"' in sdl
     assert body["data"]["_entities"][1] == {"id": "2", "name": "Ervin Howell"}
     assert body["data"]["_entities"][0]["title"]
+
+
+@pytest.mark.parametrize("representation", [
+    {"__typename": "Nope", "id": "1"}, {"id": "7"}, "x", {"__typename": "User"},
+    {"__typename": "User", "id": {"a": 1}}, {"__typename": "Dashboard", "userId": "7"}])
+async def test_a_bad_representation_is_that_items_bad_user_input(representation: Any) -> None:
+    recorder = Recorder()
+    async with gateway(FEDERATED, recorder) as client:
+        body = await gql(client, ENTITIES, {"r": [representation,
+                                                  {"__typename": "User", "id": "7"}]})
+    assert body["data"]["_entities"] == [None, {"id": "7", "name": "Aziz"}]
+    [error] = body["errors"]
+    assert error["path"] == ["_entities", 0]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert recorder.counts() == {"users": 1}

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import strawberry
 import strawberry.federation
 from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection, ParserCache, ValidationCache
-from strawberry.types import ExecutionContext
+from strawberry.federation.schema import FederationAny
+from strawberry.types import ExecutionContext, Info
+from strawberry.types.base import get_object_definition
 
 from ..compose.federation import federate
 from ..compose.graph import Graph, graph_for
@@ -47,7 +49,40 @@ class TesseraSchema(_Errors, strawberry.Schema):
 
 
 class TesseraSubgraph(_Errors, strawberry.federation.Schema):
-    """The graph as an Apollo Federation 2 subgraph (`[graph] federation = true`)."""
+    """The graph as an Apollo Federation 2 subgraph (`[graph] federation = true`).
+    A representation that names no entity of this graph, or lacks its key, is that
+    item's BAD_USER_INPUT error (Strawberry would fail the whole field, masked)."""
+
+    entity_keys: dict[str, str] = {}  # entity type name -> its key field
+
+    # The annotations are read by Strawberry to build `_entities`: they stay its own.
+    def entities_resolver(self, info: Info,
+                          representations: list[FederationAny]) -> list[FederationAny]:
+        results: list[Any] = [None] * len(representations)
+        good: list[int] = []
+        for index, representation in enumerate(representations):
+            problem = _representation_problem(representation, self.entity_keys)
+            if problem is None:
+                good.append(index)
+            else:
+                results[index] = GraphQLError(problem, extensions={"code": "BAD_USER_INPUT"})
+        resolved = super().entities_resolver(info, [representations[i] for i in good])
+        for index, result in zip(good, resolved, strict=True):
+            results[index] = result
+        return cast(list[FederationAny], results)
+
+
+def _representation_problem(representation: Any, keys: dict[str, str]) -> str | None:
+    if not isinstance(representation, dict):
+        return "A representation must be an object with __typename and its key."
+    name = representation.get("__typename")
+    if name not in keys:
+        return (f"{str(name)[:60]!r} is not an entity of this subgraph "
+                f"(entities: {', '.join(sorted(keys))}).")
+    key = representation.get(keys[name])
+    if isinstance(key, bool) or not isinstance(key, str | int):
+        return f"A {name} representation needs its key '{keys[name]}' (a string or number)."
+    return None
 
 
 def build_schema(settings: Settings | None = None, graph: Graph | None = None
@@ -66,10 +101,12 @@ def build_schema(settings: Settings | None = None, graph: Graph | None = None
     extensions += [partial(ParserCache, maxsize=CACHED_DOCUMENTS),
                    partial(ValidationCache, maxsize=CACHED_DOCUMENTS)]
     if settings.graph.federation:
-        graph, _ = federate(graph)
-        schema: strawberry.Schema = TesseraSubgraph(
-            query=graph.query, types=list(graph.types), extensions=extensions,
-            federation_version=FEDERATION_VERSION)
+        graph, entities = federate(graph)
+        subgraph = TesseraSubgraph(query=graph.query, types=list(graph.types),
+                                   extensions=extensions, federation_version=FEDERATION_VERSION)
+        subgraph.entity_keys = {get_object_definition(kind, strict=True).name: key
+                                for kind, (_, key) in entities.items()}
+        schema: strawberry.Schema = subgraph
     else:
         schema = TesseraSchema(query=graph.query, types=list(graph.types),
                                extensions=extensions)
