@@ -22,11 +22,11 @@ assets: $(STAMP)
 # Chromium and ChromeDriver for the browser test (Debian packages), where they can
 # be installed; elsewhere that test is skipped and says why.
 browser:
-	@sh tests/browser/install.sh
+	@sh tests/debian.sh "browser test" "chromium chromedriver" chromium chromium-driver
 
 # Debian's redis-server for the Redis test, where it can be installed (else skipped).
 redis:
-	@sh tests/redis/install.sh
+	@sh tests/debian.sh "redis test" redis-server redis-server
 
 run: install
 	$(BIN)/tessera serve

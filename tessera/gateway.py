@@ -50,8 +50,6 @@ class Gateway:
                       shared: Any = None) -> Backends:
         from .demo import embedded_transport
 
-        backends = Backends.open(self.settings, self.backends, transport=transport,
-                                 embedded=lambda: embedded_transport(self.graph), clock=clock)
-        for client in backends.clients.values():
-            client.shared = shared  # the entity cache's second level, when configured
-        return backends
+        return Backends.open(self.settings, self.backends, transport=transport,
+                             embedded=lambda: embedded_transport(self.graph), clock=clock,
+                             shared=shared)

@@ -14,10 +14,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import quote
 
 from ..backends import MISSING, BackendClient, Backends, CallScope
-from ..backends.urls import Unaddressable, list_chunks, segment
+from ..backends.urls import Unaddressable, fill, key_list, list_chunks, segment
 from ..errors import BackendBadResponse, BackendError
 from ..resilience import Stale
 from .plan import Ref, RoutePlan, Step
@@ -80,22 +79,13 @@ def _flatten(value: Any) -> list[Any]:
     return [] if value is None else [value]
 
 
-def _fill(template: str, values: dict[str, str]) -> str:
-    path, sep, query = template.partition("?")
-    filled = path.format_map({k: segment(v) for k, v in values.items()})
-    if sep:
-        filled += "?" + query.format_map({k: quote(v, safe="") for k, v in values.items()})
-    return filled
-
-
 Get = Callable[..., Awaitable[Any]]
 
 
 async def _get_list(get: Get, client: BackendClient, template: str,
                     ids: list[str]) -> list[Any]:
-    joiner = "&" if "?" in template else "?"
     listable = [i for i in ids if "," not in i]
-    calls = [get(client, f"{template}{joiner}ids={','.join(quote(i, safe='') for i in chunk)}")
+    calls = [get(client, key_list(template, "ids", chunk))
              for chunk in list_chunks(listable, client.max_batch_size)]
     calls += [get(client, f"{template.partition('?')[0]}/{segment(i)}", missing_ok=True)
               for i in ids if "," in i]
@@ -171,7 +161,7 @@ class _Run:
         source = step.source
         try:
             if source is None:
-                return _fill(step.template, self.bound)
+                return fill(step.template, self.bound)
             upstream = await self.tasks[source.request]
             if upstream.failed:
                 return Outcome(code=upstream.code, status=upstream.status)
@@ -181,7 +171,7 @@ class _Run:
                 return ids if ids else Outcome([])
             if value is None or isinstance(value, dict | list):
                 return Outcome(None)  # nothing to ask for: null, not a failure
-            return _fill(step.template, {step.placeholders[0]: str(value)})
+            return fill(step.template, {step.placeholders[0]: str(value)})
         except Unaddressable:
             return Outcome(None, missing=True)  # "." or "..": no resource has that path
 

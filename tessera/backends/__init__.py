@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import httpx
 
@@ -32,12 +33,13 @@ class Backends:
     def open(cls, settings: Settings, names: Iterable[str], *,
              transport: httpx.AsyncBaseTransport | None = None,
              embedded: Callable[[], httpx.AsyncBaseTransport] | None = None,
-             clock: Callable[[], float] = time.monotonic) -> Backends:
+             clock: Callable[[], float] = time.monotonic, shared: Any = None) -> Backends:
         """A client for each name. `transport`, when given, carries every call (tests
         pass a MockTransport or a recording wrapper); otherwise a backend with a
         `url` gets a real connection pool and one without gets `embedded()` (the
         graph's demo services, made once). `clock` drives breakers, budgets and
-        stale ages (tests pass a fake one)."""
+        cache ages (tests pass a fake one); `shared` (the app's SharedState) is the
+        entity caches' second level."""
         demo: httpx.AsyncBaseTransport | None = None
         clients: dict[str, BackendClient] = {}
         modes: dict[str, str] = {}
@@ -53,7 +55,7 @@ class Backends:
                 chosen = demo
             base_url = url or f"http://{service}{DEMO_HOST_SUFFIX}"
             clients[service] = BackendClient(service, base_url, settings.policy(service),
-                                             chosen, clock=clock)
+                                             chosen, clock=clock, shared=shared)
         return cls(clients, modes)
 
     def status(self) -> dict[str, dict[str, object]]:

@@ -64,7 +64,7 @@ class BackendClient:
 
     def __init__(self, service: str, base_url: str, policy: BackendPolicy,
                  transport: httpx.AsyncBaseTransport | None = None, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, shared: Any = None) -> None:
         self.service = service
         self.policy = policy
         self.max_batch_size = policy.max_batch_size
@@ -90,9 +90,8 @@ class BackendClient:
         self.budget = RetryBudget(policy.retry_budget, clock=clock)
         # One store for fresh answers and stale-if-error ones (resilience/cache.py).
         self.cache = EntityCache(policy.cache, stale_s=policy.stale_if_error_s,
-                                 service=service, clock=clock)
+                                 service=service, clock=clock, second=shared)
         self.stale = self.cache if policy.stale_if_error_s > 0 else None
-        self.shared: Any = None  # tessera.resilience.shared.SharedState, set at start
 
     async def aclose(self) -> None:
         await self._transport.aclose()

@@ -57,6 +57,33 @@ def with_query(path: str, params: Mapping[str, str]) -> str:
     return f"{path}?{pairs}"
 
 
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """A path template's `{placeholders}` filled: in the path as one encoded segment
+    each (`Unaddressable` for "." and ".."), in the query string as encoded values.
+
+    >>> fill("/orders/{id}?limit={n}", {"id": "a/b", "n": "5"})
+    '/orders/a%2Fb?limit=5'
+    """
+    path, sep, query = template.partition("?")
+    filled = path.format_map({k: segment(v) for k, v in values.items()})
+    if sep:
+        filled += "?" + query.format_map({k: encode(v) for k, v in values.items()})
+    return filled
+
+
+def key_list(path: str, param: str, keys: list[str], *, repeat: bool = False) -> str:
+    """`path` asking for a batch of keys: `?ids=1,2`, or `?id=1&id=2` with `repeat`.
+
+    >>> key_list("/users", "ids", ["1", "a b"]), key_list("/p?x=1", "id", ["1", "2"], repeat=True)
+    ('/users?ids=1,a%20b', '/p?x=1&id=1&id=2')
+    """
+    name = quote(param, safe="")
+    joiner = "&" if "?" in path else "?"
+    if repeat:
+        return path + joiner + "&".join(f"{name}={encode(k)}" for k in keys)
+    return f"{path}{joiner}{name}={','.join(encode(k) for k in keys)}"
+
+
 def list_chunks(keys: list[str], size: int) -> list[list[str]]:
     """Keys in chunks of at most `size` whose comma-joined, encoded form stays
     within MAX_LIST_CHARS (a longer key gets a chunk of its own).

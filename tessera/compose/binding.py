@@ -30,20 +30,14 @@ arguments, so `one="/orders?user_id={key}&limit={limit}"` takes `limit`).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import string
-import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import quote
-
-import orjson
 
 from ..backends import MISSING, BackendClient, CallScope
-from ..backends.urls import DOT_SEGMENTS, encode, list_chunks, segment
+from ..backends.urls import DOT_SEGMENTS, fill, key_list, list_chunks
 from ..errors import BackendBadResponse
-from ..resilience.cache import parse_cache_control
 
 Batch = Literal["comma", "repeat", "none"]
 Answer = Literal["entity", "map", "list"]
@@ -109,40 +103,24 @@ class Rest:
 
     async def fetch(self, client: BackendClient, keys: Sequence[Hashable],
                     scope: CallScope) -> list[Slot]:
-        """The batch function: a slot per key, in key order. Keys the entity cache
-        holds for this caller are answered from it; the rest are fetched, and what
-        the backend lets be kept is kept (see `tessera.resilience.cache`)."""
+        """The batch function: a slot per key, in key order. With the backend's
+        entity cache on, kept answers are served from it and only the rest fetched
+        (see `tessera.resilience.cache`)."""
         report, cache = scope.report, client.cache
         caller = scope.headers.get("authorization")
-        found: dict[Hashable, Slot] = {}
-        missing: list[Hashable] = []
-        for key in dict.fromkeys(keys):
-            hit = cache.get((self.label, key), caller) if cache.enabled else None
-            if hit is None:
-                missing.append(key)
-            else:
-                found[key] = hit.value
-                report.cache_part(hit.ttl_left_s, private=not hit.shared and caller is not None)
+        unique = list(dict.fromkeys(keys))
+        writes: list[Awaitable[None]] = []
+        keep: Keep | None = None
+        if cache.enabled:
+            found, missing = await cache.lookup(self.label, unique, caller, report)
 
-        second = client.shared if cache.enabled and client.shared is not None \
-            and client.shared.configured else None
-        if missing and second is not None:
-            missing = await self._from_second_level(second, missing, caller, found, report)
-        writes: list[Any] = []
-
-        def keep(key: Hashable, value: Any, cache_control: str | None) -> None:
-            if value is None or not cache.enabled:
-                report.cache_part(None)
-                return
-            policy = parse_cache_control(cache_control)
-            ttl = cache.put((self.label, key), value, policy, caller)
-            shared = (cache.settings.shared or policy.public) and not policy.private
-            report.cache_part(ttl, private=policy.private or (not shared and caller is not None))
-            if ttl is not None and second is not None:
-                envelope = orjson.dumps({"v": value, "exp": time.time() + ttl})
-                writes.append(second.set(_l2(self, key, None if shared else caller or ""),
-                                         envelope, ttl))
-
+            def keep(key: Hashable, value: Any, cache_control: str | None) -> None:
+                write = cache.keep(self.label, key, value, cache_control, caller, report)
+                if write is not None:
+                    writes.append(write)
+        else:
+            found, missing = {}, unique
+            report.cache_part(None)
         if missing:
             if self.batch == "none":
                 found.update(await _per_key(missing, lambda key: self._one(client, key, scope),
@@ -155,33 +133,11 @@ class Rest:
             await asyncio.gather(*writes)
         return [found.get(k) for k in keys]
 
-    async def _from_second_level(self, second: Any, keys: list[Hashable], caller: str | None,
-                                 found: dict[Hashable, Slot], report: Any) -> list[Hashable]:
-        """Keys answered by Redis (this caller's entry, else the shared one); the rest."""
-        names = [name for key in keys
-                 for name in (_l2(self, key, caller or ""), _l2(self, key, None))]
-        values = await second.get_many(names)
-        still: list[Hashable] = []
-        for index, key in enumerate(keys):
-            mine, everyone = values[2 * index], values[2 * index + 1]
-            raw = mine or everyone
-            try:
-                envelope = orjson.loads(raw) if raw else None
-            except orjson.JSONDecodeError:
-                envelope = None
-            left = envelope["exp"] - time.time() if isinstance(envelope, dict) else 0
-            if not isinstance(envelope, dict) or left <= 0:
-                still.append(key)
-                continue
-            found[key] = envelope.get("v")
-            report.cache_part(left, private=mine is not None and caller is not None)
-        return still
-
     async def _one(self, client: BackendClient, key: Any,
                    scope: CallScope) -> tuple[Any, str | None]:
         value, extra = key if self.placeholders else (key, ())
-        filled = dict(zip(self.placeholders, extra, strict=True))
-        path = _fill(self.one or "", str(value), filled)
+        path = fill(self.one or "", {"key": str(value), **{
+            name: str(arg) for name, arg in zip(self.placeholders, extra, strict=True)}})
         answer, cache_control = await client.fetch(path, scope=scope,
                                                    missing_ok=not self.grouped)
         if answer is MISSING:
@@ -196,13 +152,8 @@ class Rest:
     async def many_call(self, client: BackendClient, chunk: list[str],
                         scope: CallScope) -> tuple[dict[str, Any], str | None]:
         assert self.many is not None
-        joiner = "&" if "?" in self.many else "?"
-        name = quote(self.param, safe="")
-        if self.batch == "repeat":
-            query = "&".join(f"{name}={encode(k)}" for k in chunk)
-        else:
-            query = f"{name}={','.join(encode(k) for k in chunk)}"
-        answer, cache_control = await client.fetch(f"{self.many}{joiner}{query}", scope=scope)
+        answer, cache_control = await client.fetch(
+            key_list(self.many, self.param, chunk, repeat=self.batch == "repeat"), scope=scope)
         return self.index(client, answer, chunk), cache_control
 
     def index(self, client: BackendClient, answer: Any, keys: list[str]) -> dict[str, Any]:
@@ -229,13 +180,6 @@ class Rest:
         return out
 
 
-def _l2(binding: Rest, key: Hashable, caller: str | None) -> str:
-    """The Redis key of a cached answer: per caller (a hash of the Authorization, never
-    the token itself) or `*` when shared by every caller."""
-    who = "*" if caller is None else hashlib.sha256(caller.encode()).hexdigest()[:24]
-    return f"cache:{binding.backend}:{binding.label}:{who}:{key}"
-
-
 def _bad(client: BackendClient, what: str) -> BackendBadResponse:
     return BackendBadResponse(client.service, f"answered with {what}")
 
@@ -248,22 +192,11 @@ def _objects(client: BackendClient, answer: Any) -> list[dict[str, Any]]:
     return answer
 
 
-def _fill(template: str, key: str, args: dict[str, Any]) -> str:
-    """`one` with its placeholders filled: in the path as one encoded segment each,
-    in the query string as encoded values."""
-    path, sep, query = template.partition("?")
-    values = {"key": key, **{k: str(v) for k, v in args.items()}}
-    filled = path.format_map({k: segment(v) for k, v in values.items()})
-    if sep:
-        filled += "?" + query.format_map({k: quote(v, safe="") for k, v in values.items()})
-    return filled
-
-
 Keep = Callable[[Hashable, Any, "str | None"], None]
 
 
 async def _by_chunks(binding: Rest, client: BackendClient, keys: list[str],
-                     scope: CallScope, keep: Keep,
+                     scope: CallScope, keep: Keep | None,
                      caller: str | None = None) -> dict[Hashable, Slot]:
     """Batched calls for `keys`; a key that cannot travel in a comma list, or a
     lone key the backend can be asked for by path, goes alone."""
@@ -295,8 +228,9 @@ async def _by_chunks(binding: Rest, client: BackendClient, keys: list[str],
             if store is not None:
                 store.remember(binding.label, answered, caller)
             found.update(answered)
-            for key in chunk:
-                keep(key, answered.get(key), cache_control)
+            if keep is not None:
+                for key in chunk:
+                    keep(key, answered.get(key), cache_control)
     return found
 
 
@@ -309,7 +243,7 @@ async def _alone(binding: Rest, client: BackendClient, key: str,
 
 
 async def _per_key(keys: Sequence[Hashable], fetch: Callable[[Hashable], Awaitable[Any]], *,
-                   stale: tuple[Any, str], keep: Keep,
+                   stale: tuple[Any, str], keep: Keep | None,
                    caller: str | None = None) -> dict[Hashable, Slot]:
     """One call per distinct key (the backend cannot batch), all concurrent."""
     store, namespace = stale
@@ -325,6 +259,7 @@ async def _per_key(keys: Sequence[Hashable], fetch: Callable[[Hashable], Awaitab
             value, cache_control = outcome
             if store is not None and value is not None:
                 store.remember(namespace, {key: value}, caller)
-            keep(key, value, cache_control)
+            if keep is not None:
+                keep(key, value, cache_control)
             slots[key] = value
     return slots

@@ -24,7 +24,7 @@ from strawberry.types.base import get_object_definition
 
 from .binding import Rest
 from .graph import Graph
-from .lookahead import _NAMES, fresh
+from .lookahead import GRAPHQL_NAMES, fresh
 from .records import builder
 
 
@@ -42,7 +42,7 @@ def entities_of(graph: Graph) -> dict[type, tuple[Rest, str]]:
             metadata: dict[str, Any] = dict(f.metadata or {})
             source = metadata.get("tessera.source", f.python_name)
             if f.base_resolver is None and source == binding.by:
-                found[kind] = (binding, _NAMES.get_graphql_name(f))
+                found[kind] = (binding, GRAPHQL_NAMES.get_graphql_name(f))
                 break
     return found
 

@@ -37,10 +37,11 @@ import strawberry
 from strawberry.types import Info
 from strawberry.types.base import StrawberryList, StrawberryOptional, get_object_definition
 
+from ..errors import BackendBadResponse
 from ..loaders import settled
 from .binding import Rest
 from .lookahead import early_plans, fresh, prefetch, prefetch_plans
-from .records import builder
+from .records import builder, scalar_check
 
 NOTHING: Any = object()
 LINK = "tessera.link"  # the StrawberryField metadata key holding a field's Link
@@ -109,10 +110,14 @@ class Link:
         """Can a parent start this field's load? Not when it takes arguments."""
         return not self.args and self.key_arg is None
 
+    def of_parent(self, parent: Any) -> Any:
+        """The key (or keys) this field takes from its parent object."""
+        chosen = self.keys if self.many else self.key
+        return getattr(parent, chosen) if isinstance(chosen, str) else chosen(parent)  # type: ignore[misc,operator]
+
     def parent_keys(self, parent: Any) -> list[Hashable]:
         """The loader keys this field will load for `parent` (for a prefetch)."""
-        chosen = self.keys if self.many else self.key
-        got = getattr(parent, chosen) if isinstance(chosen, str) else chosen(parent)  # type: ignore[misc,operator]
+        got = self.of_parent(parent)
         values = list(got or ()) if self.many else [got]
         return [self.binding.key_of(v, self.constants) for v in values if v is not None]
 
@@ -189,11 +194,7 @@ def _resolve(spec: Link, root: Any, info: Info, kwargs: dict[str, Any]) -> Any:
     values = {**spec.constants, **{n: kwargs[n] for n in spec.args}} if spec.args \
         else spec.constants
     arg = spec.key_arg
-    if arg is not None:
-        got = kwargs[arg]
-    else:
-        chosen = spec.keys if spec.many else spec.key
-        got = getattr(root, chosen) if isinstance(chosen, str) else chosen(root)  # type: ignore[misc,operator]
+    got = kwargs[arg] if arg is not None else spec.of_parent(root)
     loader = info.context.loaders[spec.binding]
     if spec.many:
         keys = [spec.binding.key_of(k, values) for k in (got or ())]
@@ -281,15 +282,7 @@ def _build_for(kind: Any, service: str) -> Callable[[Any], Any]:
 
 
 def _scalar(kind: Any, service: str) -> Callable[[Any], Any]:
-    from ..errors import BackendBadResponse
-
-    expected: Any = {int: int, float: (int, float), str: str, bool: bool}.get(kind)
-
-    def check(value: Any) -> Any:
-        if expected is not None and (isinstance(value, bool) and kind is not bool
-                                     or not isinstance(value, expected)):
-            raise BackendBadResponse(service, f"sent a value that is not a {kind.__name__}")
-        return float(value) if kind is float else value
-
-    return check
-
+    def wrong() -> BackendBadResponse:
+        return BackendBadResponse(service, f"sent a value that is not a "
+                                  f"{getattr(kind, '__name__', kind)}")
+    return scalar_check(kind, wrong) or (lambda value: value)

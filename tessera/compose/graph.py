@@ -25,7 +25,7 @@ from ..config import Aggregation, Settings
 from ..errors import ConfigError
 from .binding import Rest
 from .fields import Link, link_of
-from .lookahead import _NAMES, object_type
+from .lookahead import GRAPHQL_NAMES, object_type
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,8 @@ class Graph:
             for f in definition.fields:
                 spec = link_of(f)
                 if spec is not None:
-                    out.append(LinkedField(definition.name, _NAMES.get_graphql_name(f), spec))
+                    name = GRAPHQL_NAMES.get_graphql_name(f)
+                    out.append(LinkedField(definition.name, name, spec))
         return out
 
     def bindings(self) -> list[Rest]:
@@ -271,7 +272,7 @@ def iter_paths(graph: Graph, max_depth: int = 6) -> Iterator[tuple[str, LinkedFi
             return
         definition = get_object_definition(kind, strict=True)
         for f in definition.fields:
-            name = _NAMES.get_graphql_name(f)
+            name = GRAPHQL_NAMES.get_graphql_name(f)
             here = f"{path}.{name}" if path else name
             lf = links.get((definition.name, name))
             if lf is not None:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .fields import Link
 
 Plan = tuple["Link", list[Hashable]]
-_NAMES = StrawberryConfig().name_converter
+GRAPHQL_NAMES = StrawberryConfig().name_converter
 
 
 def _children(sets: Iterable[SelectionSetNode | None], fragments: dict[str, Any],
@@ -83,7 +83,7 @@ def links_of(kind: type) -> dict[str, Link]:
     for f in definition.fields:
         spec = link_of(f)
         if spec is not None:
-            out[_NAMES.get_graphql_name(f)] = spec
+            out[GRAPHQL_NAMES.get_graphql_name(f)] = spec
     return out
 
 
@@ -97,7 +97,7 @@ def nested_of(kind: type) -> dict[str, tuple[str, type]]:
             continue
         target = object_type(f.type)
         if target is not None and links_of(target):
-            out[_NAMES.get_graphql_name(f)] = (f.python_name, target)
+            out[GRAPHQL_NAMES.get_graphql_name(f)] = (f.python_name, target)
     return out
 
 

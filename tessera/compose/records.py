@@ -85,41 +85,7 @@ def _checker(annotation: Any, service: str, key: str) -> Callable[[Any], Any]:
     def wrong() -> BackendBadResponse:
         return BackendBadResponse(service, f"sent a record whose '{key}' is missing or wrong")
 
-    inner: Callable[[Any], Any]
-    if annotation is strawberry.ID:
-        def inner(v: Any) -> Any:
-            if isinstance(v, bool) or not isinstance(v, str | int):
-                raise wrong()
-            return strawberry.ID(str(v))
-    elif annotation is float:
-        def inner(v: Any) -> Any:
-            if isinstance(v, bool) or not isinstance(v, int | float):
-                raise wrong()
-            return float(v)
-    elif annotation in (str, int, bool):
-        kind = annotation
-
-        def inner(v: Any) -> Any:
-            if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
-                raise wrong()
-            return v
-    elif typing.get_origin(annotation) is list:
-        item = _checker(typing.get_args(annotation)[0], service, key)
-
-        def inner(v: Any) -> Any:
-            if not isinstance(v, list):
-                raise wrong()
-            return [item(x) for x in v]
-    elif get_object_definition(annotation) is not None:
-        nested = builder(annotation, service)
-
-        def inner(v: Any) -> Any:
-            if not isinstance(v, dict):
-                raise wrong()
-            return nested(v)
-    else:  # a type Tessera does not check (an enum, a custom scalar): as sent
-        def inner(v: Any) -> Any:
-            return v
+    inner = scalar_check(annotation, wrong) or _structured(annotation, service, key, wrong)
 
     def check(value: Any) -> Any:
         if value is None:
@@ -129,6 +95,53 @@ def _checker(annotation: Any, service: str, key: str) -> Callable[[Any], Any]:
         return inner(value)
 
     return check
+
+
+def _structured(annotation: Any, service: str, key: str,
+                wrong: Callable[[], Exception]) -> Callable[[Any], Any]:
+    """The check of a list, a nested Strawberry type, or (unchecked) anything else."""
+    if typing.get_origin(annotation) is list:
+        item = _checker(typing.get_args(annotation)[0], service, key)
+
+        def each(v: Any) -> Any:
+            if not isinstance(v, list):
+                raise wrong()
+            return [item(x) for x in v]
+        return each
+    if get_object_definition(annotation) is not None:
+        nested = builder(annotation, service)
+
+        def build(v: Any) -> Any:
+            if not isinstance(v, dict):
+                raise wrong()
+            return nested(v)
+        return build
+    return lambda v: v  # a type Tessera does not check (an enum, a custom scalar)
+
+
+def scalar_check(kind: Any, wrong: Callable[[], Exception]) -> Callable[[Any], Any] | None:
+    """The check (and conversion) of one value for a scalar type: `ID` takes a string
+    or a number (as a string), `float` an int too, `int` never a bool; None for a
+    type that is not one of these."""
+    if kind is strawberry.ID:
+        def check_id(v: Any) -> Any:
+            if isinstance(v, bool) or not isinstance(v, str | int):
+                raise wrong()
+            return strawberry.ID(str(v))
+        return check_id
+    if kind is float:
+        def check_float(v: Any) -> Any:
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise wrong()
+            return float(v)
+        return check_float
+    if kind in (str, int, bool):
+        def check(v: Any) -> Any:
+            if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+                raise wrong()
+            return v
+        return check
+    return None
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:

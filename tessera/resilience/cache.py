@@ -21,16 +21,20 @@ hide a 4xx). One store, one bound.
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..config import CacheSettings
 from ..lru import LRU
 from .stale import Stale, backend_failed
+
+if TYPE_CHECKING:
+    from .shared import SharedState
 
 
 @dataclass(frozen=True)
@@ -85,12 +89,17 @@ class _Entry:
 
 
 class EntityCache:
+    """One backend's answers: in process, and in Redis as a second level when
+    `second` (the app's SharedState) is configured."""
+
     def __init__(self, settings: CacheSettings, *, stale_s: float = 0, service: str = "",
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 second: SharedState | None = None) -> None:
         self.settings = settings
         self.stale_s = stale_s
         self.service = service
         self._clock = clock
+        self._second = second if second is not None and second.configured else None
         self._entries: LRU[Hashable, _Entry] = LRU(settings.max_entries,
                                                    weigh=lambda e: e.size,
                                                    max_weight=settings.max_bytes)
@@ -144,6 +153,10 @@ class EntityCache:
             return error
         return Stale(entry.value, self.service, round(self._clock() - entry.stored, 3))
 
+    def shared(self, policy: Policy) -> bool:
+        """Is an answer with this policy the same for every caller?"""
+        return (self.settings.shared or policy.public) and not policy.private
+
     def put(self, key: Hashable, value: Any, policy: Policy, caller: str | None) -> float | None:
         """Keep `value`; the TTL it was kept for, or None when it may not be kept."""
         if not self.enabled or not policy.store:
@@ -152,17 +165,104 @@ class EntityCache:
                                                                     self.settings.ttl_s)
         if ttl <= 0:
             return None
-        shared = (self.settings.shared or policy.public) and not policy.private
         now = self._clock()
-        self._entries.put((key, None if shared else caller or ""),
+        self._entries.put((key, None if self.shared(policy) else caller or ""),
                           _Entry(value, now, now + ttl, now + max(ttl, self.stale_s),
                                  len(orjson.dumps(value))))
         return ttl
 
-    def purge(self, match: Callable[[Hashable], bool] | None = None) -> int:
-        """Forget every entry (whose key `match`es); how many went."""
-        return self._entries.remove_where(
-            lambda k: match is None or match(k[0]))  # type: ignore[index]
+    async def lookup(self, namespace: str, keys: list[Hashable], caller: str | None,
+                     report: Any) -> tuple[dict[Hashable, Any], list[Hashable]]:
+        """The answers kept for these keys (here, then in Redis), and the keys still
+        to fetch; each answer found is reported as a cacheable part."""
+        found: dict[Hashable, Any] = {}
+        missing: list[Hashable] = []
+        for key in keys:
+            hit = self.get((namespace, key), caller)
+            if hit is None:
+                missing.append(key)
+            else:
+                found[key] = hit.value
+                report.cache_part(hit.ttl_left_s, private=not hit.shared and caller is not None)
+        if missing and self._second is not None:
+            missing = await self._from_second(namespace, missing, caller, found, report)
+        return found, missing
+
+    def keep(self, namespace: str, key: Hashable, value: Any, cache_control: str | None,
+             caller: str | None, report: Any) -> Awaitable[None] | None:
+        """Keep a fetched answer as its Cache-Control allows, and report it; the Redis
+        write to await, when there is one."""
+        if value is None:
+            report.cache_part(None)
+            return None
+        policy = parse_cache_control(cache_control)
+        ttl = self.put((namespace, key), value, policy, caller)
+        shared = self.shared(policy)
+        report.cache_part(ttl, private=policy.private or (not shared and caller is not None))
+        if ttl is None or self._second is None:
+            return None
+        envelope = orjson.dumps({"v": value, "exp": time.time() + ttl})
+        return self._second.set(self._second_key(namespace, key, None if shared else
+                                                 caller or ""), envelope, ttl)
+
+    async def _from_second(self, namespace: str, keys: list[Hashable], caller: str | None,
+                           found: dict[Hashable, Any], report: Any) -> list[Hashable]:
+        """Keys answered by Redis (this caller's entry, else the shared one); the rest."""
+        assert self._second is not None
+        names = [name for key in keys for name in (
+            self._second_key(namespace, key, caller or ""),
+            self._second_key(namespace, key, None))]
+        values = await self._second.get_many(names)
+        still: list[Hashable] = []
+        for index, key in enumerate(keys):
+            mine, everyone = values[2 * index], values[2 * index + 1]
+            raw = mine or everyone
+            try:
+                envelope = orjson.loads(raw) if raw else None
+            except orjson.JSONDecodeError:
+                envelope = None
+            left = envelope["exp"] - time.time() if isinstance(envelope, dict) else 0
+            if not isinstance(envelope, dict) or left <= 0:
+                still.append(key)
+                continue
+            found[key] = envelope.get("v")
+            report.cache_part(left, private=mine is not None and caller is not None)
+        return still
+
+    def _second_key(self, namespace: str, key: Hashable, caller: str | None) -> str:
+        """An answer's Redis key: per caller (a hash of the Authorization, never the
+        token itself), or `*` when shared by every caller."""
+        who = "*" if caller is None else hashlib.sha256(caller.encode()).hexdigest()[:24]
+        return f"cache:{self.service}:{namespace}:{who}:{_key_text(key)}"
+
+    def purge(self, key: str | None = None) -> int:
+        """Forget every entry here, or those of `key` (the first part of a key that
+        carries arguments too); how many went."""
+        def match(entry: Any) -> bool:
+            loader_key = entry[0][1]
+            return key is None or loader_key == key or (
+                isinstance(loader_key, tuple) and loader_key[0] == key)
+        return self._entries.remove_where(match)
+
+    async def purge_second(self, key: str | None = None) -> int:
+        """The same in Redis (0 without it)."""
+        if self._second is None:
+            return 0
+        prefix = f"cache:{_glob(self.service)}:*:*:"
+        if key is None:
+            return await self._second.purge(prefix + "*")
+        return (await self._second.purge(prefix + _glob(key))
+                + await self._second.purge(prefix + _glob(key) + "|*"))
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _key_text(key: Hashable) -> str:
+    """A loader key in a Redis key: `7`, or `7|(20,)` for one with arguments."""
+    return f"{key[0]}|{key[1]!r}" if isinstance(key, tuple) else str(key)
+
+
+def _glob(text: str) -> str:
+    """`text` matched literally in a Redis SCAN pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

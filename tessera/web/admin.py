@@ -41,24 +41,6 @@ class Admin:
         purged = 0
         for name, client in backends.clients.items():
             if backend is None or name == backend:
-                purged += client.cache.purge(None if key is None else _key_is(key))
-        shared: Any = getattr(request.state, "shared", None)
-        if shared is not None and shared.configured:  # the second level, in Redis
-            purged += await shared.purge(f"cache:{_glob(backend) if backend else '*'}:*:*:"
-                                         f"{_glob(key) if key else '*'}")
+                purged += client.cache.purge(key) + await client.cache.purge_second(key)
         return JSONResponse({"purged": purged, "backend": backend, "key": key})
 
-
-def _glob(text: str) -> str:
-    """`text` matched literally in a Redis SCAN pattern."""
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
-
-
-def _key_is(key: str) -> Any:
-    """Matches a cache key (binding label, loader key) whose key is `key` (or whose
-    first part is, for keys with extra arguments)."""
-    def match(entry: Any) -> bool:
-        _, loader_key = entry
-        return bool(loader_key == key or (isinstance(loader_key, tuple)
-                                          and loader_key[0] == key))
-    return match
