@@ -252,7 +252,26 @@ def _peer_ready() -> Path | None:
     return home
 
 
+def _before_tree(ref: str, tmp: Path) -> Path:
+    """The tessera package as it was at commit `ref`, unpacked into `tmp` (run with
+    this venv's libraries, so "before" and "after" differ only in our code)."""
+    home = tmp / "before"
+    home.mkdir(exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "tessera"],
+                             capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise SystemExit(f"bench: --before {ref}: {archive.stderr.decode()[-300:]}")
+    subprocess.run(["tar", "-x", "-C", str(home)], input=archive.stdout, check=True)
+    # GraphiQL's fetched files are not in git; that commit's page only needs them to exist
+    static = ROOT / "tessera" / "web" / "static"
+    if static.exists() and not (home / "tessera" / "web" / "static").exists():
+        shutil.copytree(static, home / "tessera" / "web" / "static")
+    return home
+
+
 def _gateway_cmd(variant: str, workers: int) -> list[str]:
+    if variant == "before":
+        return [str(BIN / "python"), "-P", "-m", "tessera", "serve", "--port", str(GATEWAY_PORT)]
     if variant == "node":
         return ["node", str(ROOT / "benchmarks" / ".peer" / "server.mjs"),
                 "--port", str(GATEWAY_PORT)]
@@ -286,6 +305,9 @@ def measure(args: argparse.Namespace) -> list[Row]:
         variants.remove("node")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        if args.before:
+            _before_tree(args.before, tmp)
+            variants.insert(0, "before")
         for graph in dict.fromkeys(QUERIES[q][4] for q in args.queries):
             queries = [q for q in args.queries if QUERIES[q][4] == graph]
             services, folder = GRAPHS[graph]
@@ -297,12 +319,14 @@ def measure(args: argparse.Namespace) -> list[Row]:
                 with _process(backends, f"http://127.0.0.1:{BACKEND_PORT}/_demo/calls",
                               "demo backends"):
                     for variant in variants:
+                        if variant == "before" and graph != "shop":
+                            continue  # the code before the speed work served the shop only
                         if variant == "node" and graph != "shop":
                             print(f"bench: the Node peer serves the shop only: no peer "
                                   f"figure for {', '.join(queries)}", flush=True)
                             continue
                         for workers in args.workers:
-                            if variant in ("naive", "node") and workers > 1:
+                            if variant in ("naive", "node", "before") and workers > 1:
                                 continue
                             rows += _run_gateway(args, tmp, variant, workers, latency,
                                                  graph, queries)
@@ -313,6 +337,8 @@ def _run_gateway(args: argparse.Namespace, tmp: Path, variant: str, workers: int
                  latency: int, graph: str, queries: list[str]) -> list[Row]:
     env = dict(os.environ, TESSERA_CONFIG=str(_config(tmp, workers, variant, graph)),
                FAKES_BASE=f"http://127.0.0.1:{BACKEND_PORT}", NODE_ENV="production")
+    if variant == "before":
+        env["PYTHONPATH"] = str(tmp / "before")
     cores = "0" if workers == 1 else None
     services = len(GRAPHS[graph][0])
     rows = []
@@ -373,13 +399,14 @@ def _format(r: Row) -> str:
             f"{r.calls_per_req:>9} {r.peak_rss_mb:>7} {r.floor_ms:>5} {r.errors:>4}")
 
 
-def ratios(rows: list[Row]) -> list[str]:
-    """Tessera against the Node peer, per query, from this run's figures only."""
+def ratios(rows: list[Row], other: str = "node") -> list[str]:
+    """Tessera against another variant (the Node peer, or the --before commit), per
+    query, from this run's figures only."""
     lines = []
     for r in rows:
         if r.variant != "tessera" or r.workers != 1:
             continue
-        peer = next((p for p in rows if p.variant == "node" and (p.query, p.latency_ms,
+        peer = next((p for p in rows if p.variant == other and (p.query, p.latency_ms,
                      p.connections) == (r.query, r.latency_ms, r.connections)), None)
         if peer is None or not peer.rps or not peer.cpu_us_per_req:
             continue
@@ -415,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
                         default=["tessera", "node", "naive"])
     parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 2])
+    parser.add_argument("--before", metavar="REF", default="",
+                        help="also run the tessera package of this git commit (e.g. ddc6f77, "
+                        "the code the speed issue measured), same backends, same run")
     parser.add_argument("--label", default="", help="a name for this run in the JSON file")
     parser.add_argument("--soak", type=int, default=0, metavar="SECONDS",
                         help="instead: Q1 for this long, reading RSS every 10 s")
@@ -435,6 +465,11 @@ def main(argv: list[str] | None = None) -> int:
     if compared:
         print("\nTessera / Node peer, same run (query, latency ms, connections):")
         print("\n".join(compared))
+    earlier = ratios(rows, "before")
+    if earlier:
+        print(f"\nTessera / Tessera at {args.before}, same run (query, latency ms, "
+              "connections):")
+        print("\n".join(earlier))
     out_dir = ROOT / "benchmarks" / "results"
     out_dir.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -442,7 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps({"date": stamp, "label": args.label, "machine": {
         "cpus": os.cpu_count(), "python": platform.python_version(),
         "platform": platform.platform()}, "args": {k: v for k, v in vars(args).items()},
-        "rows": [asdict(r) for r in rows], "ratios_to_peer": compared}, indent=2))
+        "rows": [asdict(r) for r in rows], "ratios_to_peer": compared,
+        "ratios_to_before": earlier}, indent=2))
     print(f"bench: figures written to {out.relative_to(ROOT)}")
     return 0
 

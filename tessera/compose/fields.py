@@ -39,6 +39,7 @@ from strawberry.types.base import StrawberryList, StrawberryOptional, get_object
 
 from ..errors import BackendBadResponse
 from ..loaders import settled
+from ..resilience import Stale
 from .binding import Rest
 from .lookahead import early_plans, fresh, prefetch, prefetch_plans
 from .records import builder, scalar_check
@@ -120,6 +121,31 @@ class Link:
         got = self.of_parent(parent)
         values = list(got or ()) if self.many else [got]
         return [self.binding.key_of(v, self.constants) for v in values if v is not None]
+
+    def settled_reader(self) -> Callable[[Any, Any], Any] | None:
+        """For a field the executor may read without its resolver (a scalar taking its
+        key from the parent, no arguments): `read(parent, context)`, the field's value
+        when its load has already finished (prefetched with the parent), else
+        NOTHING, meaning the resolver must run (not loaded yet, failed, stale, or a
+        value `finish` refuses: the resolver then reports it properly)."""
+        if not self.prefetchable or self.target is not None or self.many:
+            return None
+        binding, constants, finish = self.binding, self.constants, self.finish
+
+        def read(parent: Any, context: Any) -> Any:
+            try:
+                got = self.of_parent(parent)
+                if got is None:
+                    return finish(None)
+                future = settled(context.loaders[binding], binding.key_of(got, constants))
+                if future is None or future.cancelled() or future.exception() is not None:
+                    return NOTHING
+                value = future.result()
+                return NOTHING if isinstance(value, Stale) else finish(value)
+            except Exception:
+                return NOTHING
+
+        return read
 
     def finish(self, value: Any) -> Any:
         """A loaded value (records) as the field's type."""

@@ -23,6 +23,7 @@ from ..compose.graph import Graph, graph_for
 from ..config import Settings
 from .cost import CostModel, Rule
 from .errors import format_errors, is_deliberate
+from .execution import execution_class
 from .limits import LimitState, QueryLimits
 from .report import TesseraReport
 
@@ -110,6 +111,7 @@ def build_schema(settings: Settings | None = None, graph: Graph | None = None
     else:
         schema = TesseraSchema(query=graph.query, types=list(graph.types),
                                extensions=extensions)
+    schema.execution_context_class = execution_class(schema)
     limits.model = CostModel.of(schema, graph,
                                 assumed_list_size=settings.limits.assumed_list_size)
     if settings.graph.federation:  # representations count against max_ids and the cost

@@ -1,0 +1,191 @@
+"""The executor's short way (tessera/schema/execution.py) never answers differently
+from graphql-core's own execution.
+
+Every query runs twice on the same app, once with Tessera's execution class and
+once with Strawberry's plain one, and the answers (data and errors, with their
+paths) must be equal: for queries generated from the shop's and the blog's
+schemas by hypothesis-graphql over their demo services, for the benchmark's
+queries, and for values the short way must hand back to graphql-core (a wrong
+type, null in a non-null field, an exception as a value, a failing attribute).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import strawberry
+from conftest import FakeClock, gateway, gql, live_server
+from faults import FaultServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis_graphql import from_schema
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from tessera.app import create_app
+from tessera.compose import Graph
+from tessera.config import Settings, parse_settings
+from tessera.schema import build_schema
+from tessera.schema.execution import Execution
+
+REFERENCE = StrawberryGraphQLCoreExecutionContext
+BLOG = Path(__file__).resolve().parent.parent / "examples" / "blog" / "graph.py"
+GENERATED = settings(max_examples=120, deadline=None, derandomize=True,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                            HealthCheck.too_slow])
+
+
+def _served(config: dict[str, Any]) -> Iterator[tuple[Any, str]]:
+    app = create_app(parse_settings({"server": {"request_timeout_ms": 5000}, **config}))
+    with live_server(app) as base:
+        yield app, f"{base}/graphql"
+
+
+@pytest.fixture(scope="module")
+def shop() -> Iterator[tuple[Any, str]]:
+    yield from _served({})
+
+
+@pytest.fixture(scope="module")
+def blog() -> Iterator[tuple[Any, str]]:
+    yield from _served({"graph": {"module": str(BLOG)}})
+
+
+def _answer(url: str, query: str, variables: dict[str, Any] | None) -> dict[str, Any]:
+    response = httpx.post(url, json={"query": query, "variables": variables or {}},
+                          timeout=30)
+    body: dict[str, Any] = response.json()
+    return {"status": response.status_code, "data": body.get("data"),
+            "errors": body.get("errors")}
+
+
+def same_both_ways(served: tuple[Any, str], query: str,
+                   variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The answer with Tessera's execution, checked equal to graphql-core's own."""
+    app, url = served
+    schema = app.state.schema
+    fast = schema.execution_context_class
+    assert issubclass(fast, Execution)
+    ours = _answer(url, query, variables)
+    schema.execution_context_class = REFERENCE
+    try:
+        theirs = _answer(url, query, variables)
+    finally:
+        schema.execution_context_class = fast
+    assert ours == theirs, query
+    return ours
+
+
+@GENERATED
+@given(query=from_schema(build_schema().as_str()))
+def test_generated_shop_queries_answer_as_graphql_core_does(
+        shop: tuple[Any, str], query: str) -> None:
+    same_both_ways(shop, query)
+
+
+@GENERATED
+@given(query=from_schema(build_schema(parse_settings(
+    {"graph": {"module": str(BLOG)}})).as_str()))
+def test_generated_blog_queries_answer_as_graphql_core_does(
+        blog: tuple[Any, str], query: str) -> None:
+    same_both_ways(blog, query)
+
+
+BENCHMARK = [
+    ("query($id: ID!) { order(id: $id) { id status total user { id name email } items "
+     "{ quantity unitPrice stock inStock product { id name price } } } }", {"id": "42"}),
+    ("query($id: ID!, $limit: Int!) { user(id: $id) { name orders(limit: $limit) "
+     "{ id total items { quantity product { name price } } } } }", {"id": "7", "limit": 20}),
+    ("query($ids: [ID!]!) { products(ids: $ids) { name price stock } }",
+     {"ids": [str(n) for n in range(1, 120)] + ["nope", "1"]}),
+    ("{ p: products(ids: [\"1\", \"2\"]) { n: name name ...F s: stock } }"
+     " fragment F on Product { price stock }", None),
+]
+
+
+@pytest.mark.parametrize(("query", "variables"), BENCHMARK)
+def test_the_benchmark_queries_answer_as_graphql_core_does(
+        shop: tuple[Any, str], query: str, variables: dict[str, Any] | None) -> None:
+    answer = same_both_ways(shop, query, variables)
+    assert answer["data"] and not answer["errors"]
+
+
+def test_blog_n_plus_one_query_answers_as_graphql_core_does(blog: tuple[Any, str]) -> None:
+    answer = same_both_ways(blog, "{ posts { id title user { id name email } } }")
+    assert len(answer["data"]["posts"]) == 100
+
+
+class Boom:
+    @property
+    def label(self) -> str:
+        raise RuntimeError("attribute failed")
+
+
+@strawberry.type
+class Item:
+    name: str | None
+    count: int
+    ratio: float | None
+    flag: bool
+
+
+@strawberry.type
+class Odd:
+    label: str | None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def items(self) -> list[Item | None]:
+        return [
+            Item(name="fine", count=1, ratio=0.5, flag=True),
+            Item(name=None, count=2, ratio=None, flag=False),
+            Item(name="wrong int", count="x", ratio=1.0, flag=True),  # type: ignore[arg-type]
+            Item(name="null in non-null", count=None, ratio=1.0, flag=True),  # type: ignore[arg-type]
+            Item(name="float for int", count=2.5, ratio=1.0, flag=True),  # type: ignore[arg-type]
+            Item(name=ValueError("a value that is an error"), count=3,  # type: ignore[arg-type]
+                 ratio=float("nan"), flag=True),
+            Item(name="inf", count=10 ** 20, ratio=float("inf"), flag="yes"),  # type: ignore[arg-type]
+        ]
+
+    @strawberry.field
+    def odd(self) -> list[Odd | None]:
+        return [Boom(), Odd(label="ok")]  # type: ignore[list-item]
+
+
+@pytest.mark.anyio
+async def test_values_graphql_core_must_judge_get_its_errors_at_the_same_paths() -> None:
+    schema = build_schema(Settings(), Graph(query=Query))
+    fast = schema.execution_context_class
+    assert issubclass(fast, Execution) and "Item" in fast.readers
+    query = "{ items { name count ratio flag } odd { label } }"
+    ours = await schema.execute(query)
+    schema.execution_context_class = REFERENCE
+    theirs = await schema.execute(query)
+    assert ours.data == theirs.data
+    assert [(e.message, e.path) for e in ours.errors or []] == \
+        [(e.message, e.path) for e in theirs.errors or []]
+    assert ours.data is not None and len(ours.errors or []) >= 5
+
+
+@pytest.mark.anyio
+async def test_a_stale_prefetched_scalar_is_still_reported_at_its_path() -> None:
+    """A linked scalar read in place (stock, loaded with its products) that is a stale
+    answer goes through its resolver, which reports it."""
+    clock = FakeClock()
+    query = '{ products(ids: ["1", "2"]) { name stock } }'
+    async with FaultServer("json", b'{"1": 42, "2": 7}') as inventory, \
+            gateway({"backends": {"inventory": {"url": inventory.url, "retries": 0,
+                                                "stale_if_error_s": 60}}},
+                    clock=clock) as client:
+        fresh = await gql(client, query)
+        inventory.mode = "503"
+        clock.advance(5)
+        stale = await gql(client, query)
+    assert [p["stock"] for p in fresh["data"]["products"]] == [42, 7]
+    assert stale["data"] == fresh["data"] and "errors" not in stale
+    assert sorted(s["path"] for s in stale["extensions"]["tessera"]["stale"]) == \
+        [["products", 0, "stock"], ["products", 1, "stock"]]
