@@ -27,7 +27,6 @@ estimate and the limits on its arguments.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
@@ -38,10 +37,10 @@ from strawberry.types import Info
 from strawberry.types.base import StrawberryList, StrawberryOptional, get_object_definition
 
 from ..errors import BackendBadResponse
-from ..loaders import settled
+from ..loaders import settle, settled
 from ..resilience import Stale
 from .binding import Rest
-from .lookahead import early_plans, fresh, prefetch, prefetch_plans
+from .lookahead import early_plans, fresh, prefetch, prefetch_plans, start
 from .records import builder, scalar_check
 
 NOTHING: Any = object()
@@ -245,10 +244,10 @@ async def _then(pending: Any, result: Any) -> Any:
 
 async def _one(spec: Link, info: Info, loader: Any, key: Hashable, raw: str) -> Any:
     early = early_plans(info, spec, [raw])
+    future = loader.load(key)
     if early:
-        value, _ = await asyncio.gather(loader.load(key), prefetch(info, early))
-    else:
-        value = await loader.load(key)
+        await settle([future, *start(info, early)])
+    value = await future
     result = spec.finish(fresh(info, value))
     plans = prefetch_plans(info, spec, [result], skip=early)
     if plans:
@@ -258,9 +257,9 @@ async def _one(spec: Link, info: Info, loader: Any, key: Hashable, raw: str) -> 
 
 async def _many(spec: Link, info: Info, loader: Any, keys: list[Hashable],
                 raw: list[str]) -> list[Any]:
-    loads = asyncio.gather(*(loader.load(k) for k in keys), return_exceptions=True)
+    loads = [loader.load(k) for k in keys]
     early = early_plans(info, spec, raw)
-    values = (await asyncio.gather(loads, prefetch(info, early)))[0] if early else await loads
+    values = (await settle(loads + start(info, early)))[:len(loads)]
     results: list[Any] = []
     for index, value in enumerate(values):
         if isinstance(value, Exception):

@@ -31,6 +31,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 from strawberry.types.base import StrawberryList, StrawberryOptional, get_object_definition
 
+from ..loaders import settle
 from ..resilience import Stale
 
 if TYPE_CHECKING:
@@ -171,12 +172,15 @@ def _flat(values: Iterable[Any]) -> list[Any]:
     return out
 
 
-async def prefetch(info: Info, plans: Sequence[Plan]) -> None:
-    """Load these keys together (failures stay in the loaders, for each field)."""
+def start(info: Info, plans: Sequence[Plan]) -> list[asyncio.Future[Any]]:
+    """Start loading these keys (failures stay in the loaders, for each field)."""
     loaders = info.context.loaders
-    futures = [loaders[link.binding].load(key) for link, keys in plans for key in keys]
-    if futures:
-        await asyncio.gather(*futures, return_exceptions=True)
+    return [loaders[link.binding].load(key) for link, keys in plans for key in keys]
+
+
+async def prefetch(info: Info, plans: Sequence[Plan]) -> None:
+    """Load these keys together and wait for them."""
+    await settle(start(info, plans))
 
 
 def fresh(info: Info, value: Any, index: int | None = None) -> Any:

@@ -13,7 +13,7 @@ uses its binding, so a graph of any size costs only what a request touches.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,7 @@ from .batching import Batcher
 if TYPE_CHECKING:
     from ..compose.binding import Rest
 
-__all__ = ["Loaders", "make_loaders", "settled"]
+__all__ = ["Loaders", "make_loaders", "settle", "settled"]
 
 BatchFn = Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
 AnyLoader = DataLoader[Any, Any]
@@ -38,6 +38,18 @@ class _Loader(AnyLoader):
     def __init__(self, fn: BatchFn, batcher: Batcher) -> None:
         super().__init__(batch_load_fn=fn)
         self._batcher = batcher
+
+    def load(self, key: Any) -> asyncio.Future[Any]:
+        """aiodataloader's load with caching always on and keys as their own cache
+        keys, in one call (it runs once per key of every batch)."""
+        if key is None:
+            raise TypeError("The loader.load() function must be called with a value, "
+                            "but got: None.")
+        found: asyncio.Future[Any] | None = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self.loop.create_future()
+            self.do_resolve_reject(key, found)
+        return found
 
     def do_resolve_reject(self, key: Any, future: Any) -> None:
         self._queue.append(Loader(key=key, future=future))
@@ -79,6 +91,18 @@ class Loaders:
 
 async def _fetch(binding: Rest, client: Any, scope: CallScope, keys: list[Any]) -> list[Any]:
     return await binding.fetch(client, keys, scope)
+
+
+async def settle(futures: Sequence[asyncio.Future[Any]]) -> list[Any]:
+    """Each future's value, or its exception as a value (as `asyncio.gather(...,
+    return_exceptions=True)` gives them), once all are done. Without gather's
+    wrapper future and its callback per future: a batch's futures are all set at
+    once, so after the first wait the rest are already done."""
+    for future in futures:
+        if not future.done():
+            await asyncio.wait((future,))
+    return [asyncio.CancelledError() if f.cancelled() else f.exception() or f.result()
+            for f in futures]
 
 
 def settled(loader: AnyLoader, key: Any) -> asyncio.Future[Any] | None:
