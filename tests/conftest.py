@@ -65,6 +65,7 @@ async def gateway(settings: Settings | dict[str, Any] | None = None,
 
         transport_in = httpx.ASGITransport(app=with_state)
         async with httpx.AsyncClient(transport=transport_in, base_url="http://gateway") as client:
+            client.app = app  # type: ignore[attr-defined]  # for tests that look inside
             yield client
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import strawberry
-from conftest import FakeClock, gateway, gql, live_server
+from conftest import FakeClock, Recorder, gateway, gql, live_server
 from faults import FaultServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis_graphql import from_schema
@@ -189,3 +189,38 @@ async def test_a_stale_prefetched_scalar_is_still_reported_at_its_path() -> None
     assert stale["data"] == fresh["data"] and "errors" not in stale
     assert sorted(s["path"] for s in stale["extensions"]["tessera"]["stale"]) == \
         [["products", 0, "stock"], ["products", 1, "stock"]]
+
+
+class BadProducts(httpx.AsyncBaseTransport):
+    """The demo services, except that products answers one good record and ones
+    the Product type refuses (no name, a price that is a string)."""
+
+    def __init__(self) -> None:
+        self.demo = Recorder()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host != "products.demo":
+            return await self.demo.handle_async_request(request)
+        return httpx.Response(200, json=[
+            {"id": "A1", "name": "Green Tea", "price": 15.0},
+            {"id": "B2", "price": "cheap"}])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("query", [
+    '{ order(id: "42") { items { quantity product { id name price } } products { name } } }',
+    '{ order(id: "42") { items { product { name stock } } } }',  # its own prefetch below
+    '{ orders(ids: ["42", "42", "1"]) { id items { product { name } } } }',
+])
+async def test_refused_linked_records_get_the_same_errors_both_ways(query: str) -> None:
+    async with gateway(transport=BadProducts()) as client:
+        schema = client.app.state.schema  # type: ignore[attr-defined]
+        fast = schema.execution_context_class
+        ours = await gql(client, query)
+        schema.execution_context_class = REFERENCE
+        try:
+            theirs = await gql(client, query)
+        finally:
+            schema.execution_context_class = fast
+    assert ours == theirs
+    assert any(e["extensions"]["code"] == "BACKEND_BAD_RESPONSE" for e in ours["errors"])

@@ -122,25 +122,32 @@ class Link:
         return [self.binding.key_of(v, self.constants) for v in values if v is not None]
 
     def settled_reader(self) -> Callable[[Any, Any], Any] | None:
-        """For a field the executor may read without its resolver (a scalar taking its
-        key from the parent, no arguments): `read(parent, context)`, the field's value
-        when its load has already finished (prefetched with the parent), else
-        NOTHING, meaning the resolver must run (not loaded yet, failed, stale, or a
-        value `finish` refuses: the resolver then reports it properly)."""
-        if not self.prefetchable or self.target is not None or self.many:
+        """For a field the executor may read without its resolver (keyed by its parent,
+        no arguments): `read(parent, context)`, the field's value when every load it
+        needs has already finished (prefetched with the parent), else NOTHING,
+        meaning the resolver must run (not loaded yet, failed, stale, or a value
+        `finish` refuses: the resolver then reports it properly). What the value's
+        own selected fields need is the executor's to check (`lookahead.needs_prefetch`)."""
+        if not self.prefetchable:
             return None
-        binding, constants, finish = self.binding, self.constants, self.finish
+        binding, constants, finish, many = self.binding, self.constants, self.finish, self.many
+
+        def value_of(loader: Any, key: Any) -> Any:
+            future = settled(loader, binding.key_of(key, constants))
+            if future is None or future.cancelled() or future.exception() is not None:
+                return NOTHING
+            value = future.result()
+            return NOTHING if isinstance(value, Stale) else finish(value)
 
         def read(parent: Any, context: Any) -> Any:
             try:
                 got = self.of_parent(parent)
-                if got is None:
-                    return finish(None)
-                future = settled(context.loaders[binding], binding.key_of(got, constants))
-                if future is None or future.cancelled() or future.exception() is not None:
-                    return NOTHING
-                value = future.result()
-                return NOTHING if isinstance(value, Stale) else finish(value)
+                if not many:
+                    return finish(None) if got is None else \
+                        value_of(context.loaders[binding], got)
+                loader = context.loaders[binding]
+                values = [value_of(loader, key) for key in got or ()]
+                return NOTHING if any(v is NOTHING for v in values) else values
             except Exception:
                 return NOTHING
 

@@ -102,6 +102,14 @@ def nested_of(kind: type) -> dict[str, tuple[str, type]]:
     return out
 
 
+def needs_prefetch(kind: type, nodes: Sequence[FieldNode], fragments: dict[str, Any]) -> bool:
+    """Would objects of `kind` selected by `nodes` prefetch anything for their
+    children (a linked field, or an object-valued field holding linked ones)?"""
+    links, nested = links_of(kind), nested_of(kind)
+    return any(f.name.value in links or f.name.value in nested
+               for f in _children([node.selection_set for node in nodes], fragments))
+
+
 def object_type(kind: Any) -> type | None:
     """The Strawberry object type under optional/list wrappers, if it is one."""
     while isinstance(kind, StrawberryOptional | StrawberryList):

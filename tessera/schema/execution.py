@@ -1,32 +1,40 @@
-"""graphql-core's executor with a short way through plain leaf fields.
+"""graphql-core's executor with a short way through fields that need no resolver.
 
     schema.execution_context_class = execution_class(schema)
 
-Most fields of an answer are plain: a Strawberry field without a resolver whose
-value is an attribute of its parent, of a scalar or enum type (`Product.name`,
-`Order.total`). graphql-core runs every field through the same steps: a `Path`,
-a `GraphQLResolveInfo` of fourteen parts, the argument check, the resolver
-(Strawberry's attribute getter) and `complete_value`'s chain of type checks; for
-100 products with three fields that was most of the request's CPU. Here a plain
-leaf field is read and coerced directly: `getattr(parent, python_name)` then the
-type's own `coerce_output_value`, exactly what that chain ends in.
+graphql-core runs every field through the same steps: a `Path`, a
+`GraphQLResolveInfo` of fourteen parts, the argument check, the resolver
+(Strawberry's wrapper: an `Info`, argument conversion, field extensions, then
+the function) and `complete_value`'s chain of type checks. Most fields of a
+gateway's answer need none of it:
 
-Anything else takes graphql-core's own path, unchanged: fields with resolvers
-or arguments, objects and lists, `__typename`, and, for a plain field, every
-case where the short way could differ: an attribute that is missing or raises,
-a value that is an exception, null for a non-null field, or a value the type
-cannot coerce (graphql-core then reports the error at its path as it always
-did). The short way is off altogether while a schema extension hooks
-resolvers (middleware) or a custom default resolver is configured.
-`tests/test_execution.py` compares both on generated queries.
+- a plain leaf field (no resolver, a scalar or enum: `Product.name`) is
+  `getattr(parent, python_name)` then the type's own `coerce_output_value`,
+  exactly what that chain ends in;
+- a linked field keyed by its parent (`Item.product`, `Product.stock`) whose load
+  already finished (prefetched with the parent, `compose.lookahead`) is that
+  load's value through `Link.finish`: inline for a scalar, handed to
+  graphql-core's `complete_value` for an object or list, when nothing selected
+  below it would be prefetched by its resolver.
+
+Anything else takes graphql-core's own path, unchanged: fields with arguments,
+`__typename`, loads not finished, failed or stale, and every value where the
+short way could differ (an attribute that is missing or raises, an exception
+as a value, null for a non-null field, a value the type cannot coerce, a record
+`finish` refuses): graphql-core (and the resolver) then report it at its path
+as they always did. The short way is off altogether while a schema extension
+hooks resolvers (middleware) or a custom default resolver is configured.
+`tests/test_execution.py` runs queries both ways and compares the answers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from graphql import (
+    GraphQLField,
     GraphQLObjectType,
     GraphQLSchema,
     Undefined,
@@ -39,6 +47,7 @@ from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from ..compose.fields import NOTHING, link_of
+from ..compose.lookahead import needs_prefetch
 
 DEFINITION = "strawberry-definition"  # where Strawberry keeps a GraphQLField's own field
 
@@ -46,29 +55,42 @@ DEFINITION = "strawberry-definition"  # where Strawberry keeps a GraphQLField's 
 Reader = Callable[[Any, Any], Any]
 
 
-def readers(schema: GraphQLSchema) -> dict[str, dict[str, Reader]]:
+@dataclass(frozen=True)
+class Settled:
+    """A linked field of object or list type, read from its finished load; then
+    completed by graphql-core (when nothing below it needs prefetching)."""
+
+    read: Reader
+    field: GraphQLField
+    target: type | None  # the Strawberry object type it holds, if any
+
+
+def readers(schema: GraphQLSchema) -> dict[str, dict[str, Reader | Settled]]:
     """Per object type name, the fields that can be read in place, by GraphQL name:
-    plain leaf fields, and linked scalar fields (`Link.settled_reader`)."""
-    found: dict[str, dict[str, Reader]] = {}
+    plain leaf fields, and linked fields keyed by their parent
+    (`Link.settled_reader`): scalars inline, objects and lists as `Settled`."""
+    found: dict[str, dict[str, Reader | Settled]] = {}
     for name, kind in schema.type_map.items():
         if not is_object_type(kind) or name.startswith("__"):
             continue
         assert isinstance(kind, GraphQLObjectType)
-        fields: dict[str, Reader] = {}
+        fields: dict[str, Reader | Settled] = {}
         for field_name, field in kind.fields.items():
             definition = (field.extensions or {}).get(DEFINITION)
+            if definition is None or field.args:
+                continue
             inner = field.type.of_type if is_non_null_type(field.type) else field.type
-            if definition is None or field.args or not is_leaf_type(inner):
-                continue
             nullable = not is_non_null_type(field.type)
-            if getattr(field.resolve, "_is_default", False):
-                fields[field_name] = _plain(definition.python_name,
-                                            inner.coerce_output_value, nullable)
-                continue
             spec = link_of(definition)
             read = spec.settled_reader() if spec is not None else None
-            if read is not None:
-                fields[field_name] = _settled(read, inner.coerce_output_value, nullable)
+            if is_leaf_type(inner):
+                if getattr(field.resolve, "_is_default", False):
+                    fields[field_name] = _plain(definition.python_name,
+                                                inner.coerce_output_value, nullable)
+                elif read is not None:
+                    fields[field_name] = _settled(read, inner.coerce_output_value, nullable)
+            elif read is not None and spec is not None:
+                fields[field_name] = Settled(read, field, spec.target)
         if fields:
             found[name] = fields
     return found
@@ -81,7 +103,12 @@ def execution_class(schema: Any) -> type[StrawberryGraphQLCoreExecutionContext]:
 
 
 class Execution(StrawberryGraphQLCoreExecutionContext):
-    readers: ClassVar[dict[str, dict[str, Reader]]] = {}
+    readers: ClassVar[dict[str, dict[str, Reader | Settled]]] = {}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # per selection of a Settled field: (the selection, whether it needs a prefetch)
+        self._below: dict[int, tuple[Any, bool]] = {}
 
     def execute_fields(self, parent_type: GraphQLObjectType, source_value: Any,
                        path: Path | None, grouped_field_set: Any,
@@ -99,14 +126,26 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         try:
             for response_name, field_details_list in grouped_field_set.items():
                 read = readers.get(field_details_list[0].node.name.value)
-                if read is not None:
-                    value = read(source_value, context)
-                    if value is not _SLOW:
-                        results[response_name] = value
-                        continue
-                result = self.execute_field(parent_type, source_value, field_details_list,
-                                            Path(path, response_name, parent_type.name),
-                                            position_context)
+                if read is None:
+                    result = self.execute_field(parent_type, source_value, field_details_list,
+                                                Path(path, response_name, parent_type.name),
+                                                position_context)
+                elif isinstance(read, Settled):
+                    value = (read.read(source_value, context)
+                             if not self._needs_prefetch(read, field_details_list)
+                             else NOTHING)
+                    field_path = Path(path, response_name, parent_type.name)
+                    result = (self.execute_field(parent_type, source_value, field_details_list,
+                                                 field_path, position_context)
+                              if value is NOTHING else
+                              self._complete(read.field, parent_type, field_details_list,
+                                             field_path, value, position_context))
+                else:
+                    result = read(source_value, context)
+                    if result is _SLOW:
+                        result = self.execute_field(
+                            parent_type, source_value, field_details_list,
+                            Path(path, response_name, parent_type.name), position_context)
                 if result is not Undefined:
                     results[response_name] = result
                     if is_awaitable(result):
@@ -118,6 +157,44 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         if not awaitable_fields:
             return results
         return _gather(results, awaitable_fields)
+
+    def _needs_prefetch(self, read: Settled, field_details_list: Any) -> bool:
+        """Would the field's resolver prefetch for what is selected below it? Then it
+        must run (once per selection of the document, kept for this request)."""
+        if read.target is None:
+            return False
+        known = self._below.get(id(field_details_list))
+        if known is None:
+            nodes = [details.node for details in field_details_list]
+            known = self._below[id(field_details_list)] = (
+                field_details_list,
+                needs_prefetch(read.target, nodes, self.fragment_definitions))
+        return known[1]
+
+    def _complete(self, field: GraphQLField, parent_type: GraphQLObjectType,
+                  field_details_list: Any, path: Path, value: Any,
+                  position_context: Any) -> Any:
+        """graphql-core's execute_field after its resolver returned `value`."""
+        return_type = field.type
+        info = self.build_resolve_info(field, [d.node for d in field_details_list],
+                                       parent_type, path)
+        try:
+            completed = self.complete_value(return_type, field_details_list, info, path,
+                                            value, position_context)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            return None
+        if self.is_awaitable(completed):
+            return self._await_completed(completed, return_type, field_details_list, path)
+        return completed
+
+    async def _await_completed(self, completed: Any, return_type: Any,
+                               field_details_list: Any, path: Path) -> Any:
+        try:
+            return await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            return None
 
 
 _SLOW: Any = object()
