@@ -3,6 +3,7 @@ all, against a real uvicorn socket with the options `tessera serve` uses."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Iterator
@@ -14,7 +15,8 @@ from conftest import live_server
 
 from tessera.app import create_app
 from tessera.config import parse_settings
-from tessera.web.server import uvicorn_options
+from tessera.demo import listening_socket
+from tessera.web.server import no_delay, uvicorn_options
 
 SETTINGS = {"server": {"header_timeout_s": 0.5, "body_timeout_s": 0.5, "max_connections": 20,
                        "log_level": "error"}}
@@ -91,3 +93,41 @@ def test_a_prompt_client_on_a_kept_alive_connection_is_served(url: str) -> None:
         time.sleep(0.3)  # idle, but within keep-alive and the header deadline
         second = client.get("/healthz")
     assert first.status_code == second.status_code == 200
+
+
+async def _accepted_nodelay(listener: socket.socket, *, fix: bool) -> int:
+    """TCP_NODELAY of a connection accepted by asyncio from `listener`."""
+    seen: list[int] = []
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+            if fix:
+                no_delay(transport)
+            sock = transport.get_extra_info("socket")
+            seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Probe, sock=listener)
+    port = listener.getsockname()[1]
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    for _ in range(200):
+        if seen:
+            break
+        await asyncio.sleep(0.01)
+    writer.close()
+    server.close()
+    return seen[0]
+
+
+@pytest.mark.anyio
+async def test_connections_never_wait_for_a_delayed_ack() -> None:
+    """Nagle's algorithm is off for the demo services' connections and the gateway's
+    (else every answer after the first on a kept-alive connection waited 40 ms for
+    the client's delayed ACK of its head). A socket bound without naming its
+    protocol, as uvicorn binds one for its workers, shows why `no_delay` is there."""
+    assert await _accepted_nodelay(listening_socket("127.0.0.1", 0, "probe"), fix=False)
+    unnamed = socket.create_server(("127.0.0.1", 0))
+    assert not await _accepted_nodelay(unnamed, fix=False)
+    unnamed = socket.create_server(("127.0.0.1", 0))
+    assert await _accepted_nodelay(unnamed, fix=True)

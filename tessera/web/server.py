@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import socket
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -37,6 +38,7 @@ class GuardedHttp(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        no_delay(transport)
         self._arm(self.header_timeout_s, "headers")
 
     def on_message_begin(self) -> None:
@@ -72,6 +74,18 @@ class GuardedHttp(HttpToolsProtocol):
             log.info("closed a connection from %s: its request %s did not arrive in time",
                      self.client[0] if self.client else "?", what)
             self.transport.close()
+
+
+def no_delay(transport: asyncio.BaseTransport) -> None:
+    """Nagle's algorithm off for this connection. uvloop does it, and asyncio does it
+    for sockets it made; not for the sockets uvicorn binds for its workers, where an
+    answer's body then waits for the client's delayed ACK of its head (40 ms)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:  # pragma: no cover - the connection is already gone
+            pass
 
 
 def guarded_protocol(server: ServerSettings) -> type[GuardedHttp]:
