@@ -42,8 +42,10 @@ lint: install
 	$(BIN)/ruff check tessera tests benchmarks
 	$(BIN)/mypy
 
+# ddc6f77: the code the speed issue (15) measured, run in the same bench as today's
+BENCH_BEFORE ?= ddc6f77
 bench: install
-	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bench.py --before "$(BENCH_BEFORE)" $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info tessera/web/static

@@ -8,14 +8,17 @@ servers (`tessera demo-backends`), then each gateway variant (Tessera as
 `tessera serve` with the shipped defaults; the naive baseline without loaders,
 with a 10 s backend timeout and no breaker so it survives; and the Node peer
 from ../shared/peer, Apollo Server 4 + dataloader + undici, when node and npm
-are here), each pinned to core 0 where `taskset` exists while the backends and
-wrk share core 1. Queries are sent with variables, as clients send them. For
-each query it warms up, then drives the gateway with wrk and prints rps, p50,
-p99, the gateway's CPU time per request (from /proc, every process of the
-gateway), backend calls per request (counted by the demo services), peak RSS
-and the floor (latency x dependent hops), then Tessera's ratios to the peer
-from the same run. Q4 is the blog example's N+1 query (the peer serves the shop
-only). Cross-request caching is off. Figures also go to benchmarks/results/.
+are here; "quiet", Tessera without its request log line, to price it; and with
+`--before REF`, the tessera package of an older commit, run with this venv's
+libraries: `make bench` passes the commit the speed issue measured), each pinned
+to core 0 where `taskset` exists while the backends and wrk share core 1.
+Queries are sent with variables, as clients send them. For each query it warms
+up, then drives the gateway with wrk and prints rps, p50, p99, the gateway's CPU
+time per request (from /proc, every process of the gateway), backend calls per
+request (counted by the demo services), peak RSS and the floor (latency x
+dependent hops), then Tessera's ratios to the peer from the same run. Q4 is the
+blog example's N+1 query (the peer serves the shop only). Cross-request caching
+is off. Figures also go to benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -252,7 +255,7 @@ def _peer_ready() -> Path | None:
     return home
 
 
-def _before_tree(ref: str, tmp: Path) -> Path:
+def _before_tree(ref: str, tmp: Path) -> Path | None:
     """The tessera package as it was at commit `ref`, unpacked into `tmp` (run with
     this venv's libraries, so "before" and "after" differ only in our code)."""
     home = tmp / "before"
@@ -260,7 +263,9 @@ def _before_tree(ref: str, tmp: Path) -> Path:
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "tessera"],
                              capture_output=True, check=False)
     if archive.returncode != 0:
-        raise SystemExit(f"bench: --before {ref}: {archive.stderr.decode()[-300:]}")
+        print(f"bench: the --before variant is SKIPPED: no commit {ref} here "
+              f"({archive.stderr.decode().strip()[-200:]})", flush=True)
+        return None
     subprocess.run(["tar", "-x", "-C", str(home)], input=archive.stdout, check=True)
     # GraphiQL's fetched files are not in git; that commit's page only needs them to exist
     static = ROOT / "tessera" / "web" / "static"
@@ -272,6 +277,8 @@ def _before_tree(ref: str, tmp: Path) -> Path:
 def _gateway_cmd(variant: str, workers: int) -> list[str]:
     if variant == "before":
         return [str(BIN / "python"), "-P", "-m", "tessera", "serve", "--port", str(GATEWAY_PORT)]
+    if variant == "quiet":
+        return [str(BIN / "tessera"), "serve", "--port", str(GATEWAY_PORT)]
     if variant == "node":
         return ["node", str(ROOT / "benchmarks" / ".peer" / "server.mjs"),
                 "--port", str(GATEWAY_PORT)]
@@ -282,7 +289,10 @@ def _gateway_cmd(variant: str, workers: int) -> list[str]:
 
 
 def _config(tmp: Path, workers: int, variant: str = "tessera", graph: str = "shop") -> Path:
-    lines = ["[server]", f"workers = {workers}", ""]  # everything else as shipped
+    lines = ["[server]", f"workers = {workers}"]  # everything else as shipped
+    if variant == "quiet":  # what the request log costs: Tessera without it
+        lines.append("request_log = false")
+    lines.append("")
     services, folder = GRAPHS[graph]
     if folder is not None:
         lines += ["[graph]", f'module = "{folder / "graph.py"}"', ""]
@@ -305,8 +315,7 @@ def measure(args: argparse.Namespace) -> list[Row]:
         variants.remove("node")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        if args.before:
-            _before_tree(args.before, tmp)
+        if args.before and _before_tree(args.before, tmp) is not None:
             variants.insert(0, "before")
         for graph in dict.fromkeys(QUERIES[q][4] for q in args.queries):
             queries = [q for q in args.queries if QUERIES[q][4] == graph]
@@ -326,7 +335,7 @@ def measure(args: argparse.Namespace) -> list[Row]:
                                   f"figure for {', '.join(queries)}", flush=True)
                             continue
                         for workers in args.workers:
-                            if variant in ("naive", "node", "before") and workers > 1:
+                            if variant != "tessera" and workers > 1:
                                 continue
                             rows += _run_gateway(args, tmp, variant, workers, latency,
                                                  graph, queries)
@@ -439,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
                         default=[0, 20], help="backend latencies in ms, e.g. 0,20")
     parser.add_argument("--queries", type=lambda s: s.split(","), default=list(QUERIES))
     parser.add_argument("--variants", type=lambda s: s.split(","),
-                        default=["tessera", "node", "naive"])
+                        default=["tessera", "node", "quiet", "naive"])
     parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 2])
     parser.add_argument("--before", metavar="REF", default="",
@@ -450,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="instead: Q1 for this long, reading RSS every 10 s")
     args = parser.parse_args(argv)
     unknown = set(args.queries) - set(QUERIES) or \
-        set(args.variants) - {"tessera", "naive", "node"}
+        set(args.variants) - {"tessera", "naive", "node", "quiet"}
     if unknown:
         parser.error(f"unknown: {', '.join(sorted(unknown))}")
     _ensure_wrk()
@@ -465,6 +474,10 @@ def main(argv: list[str] | None = None) -> int:
     if compared:
         print("\nTessera / Node peer, same run (query, latency ms, connections):")
         print("\n".join(compared))
+    quiet = ratios(rows, "quiet")
+    if quiet:
+        print("\nTessera / Tessera without its request log line (quiet), same run:")
+        print("\n".join(quiet))
     earlier = ratios(rows, "before")
     if earlier:
         print(f"\nTessera / Tessera at {args.before}, same run (query, latency ms, "
@@ -478,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(), "python": platform.python_version(),
         "platform": platform.platform()}, "args": {k: v for k, v in vars(args).items()},
         "rows": [asdict(r) for r in rows], "ratios_to_peer": compared,
-        "ratios_to_before": earlier}, indent=2))
+        "ratios_to_before": earlier, "ratios_to_quiet": quiet}, indent=2))
     print(f"bench: figures written to {out.relative_to(ROOT)}")
     return 0
 

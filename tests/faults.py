@@ -41,6 +41,7 @@ class FaultServer:
         self.peak = 0
         self.calls = 0
         self.paths: list[str] = []
+        self.heads: list[bytes] = []  # each request's head, as received
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
 
@@ -62,6 +63,7 @@ class FaultServer:
             head = await reader.readuntil(b"\r\n\r\n")
             self.calls += 1
             self.paths.append(head.split(b" ", 2)[1].decode())
+            self.heads.append(head)
             self.active += 1
             self.peak = max(self.peak, self.active)
             try:

@@ -8,6 +8,7 @@ import json
 import httpx
 import pytest
 from conftest import Recorder, gateway, gql
+from faults import FaultServer
 
 pytestmark = pytest.mark.anyio
 
@@ -126,3 +127,18 @@ async def test_a_backends_cookie_is_never_sent_back() -> None:
             await gql(client, '{ order(id: "42") { user { name } } }')
     assert len(recorder.requests) == 4
     assert all("cookie" not in r.headers for r in recorder.requests)
+
+
+async def test_a_real_backends_cookie_is_never_sent_back() -> None:
+    """The same over the network, through the aiohttp pool a real backend gets."""
+    answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+              b"Set-Cookie: session=alice; Path=/\r\nContent-Length: 27\r\n"
+              b"Connection: close\r\n\r\n" b'{"id": "7", "name": "Aziz"}')
+    async with FaultServer("raw", answer) as users, \
+            gateway({"backends": {"users": {"url": users.url.replace("127.0.0.1",
+                                                                     "localhost")}}}) as client:
+        for _ in range(2):
+            body = await gql(client, '{ user(id: "7") { name } }')
+            assert body["data"]["user"]["name"] == "Aziz"
+    assert len(users.heads) == 2
+    assert all(b"cookie" not in head.lower() for head in users.heads)

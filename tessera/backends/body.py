@@ -12,7 +12,7 @@ answer leaves no large block behind. Only the encodings Tessera asks for
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 
 import httpx
 
@@ -74,25 +74,33 @@ def _too_large(service: str, cap: int) -> BackendBadResponse:
 
 
 async def read_capped(response: httpx.Response, cap: int, service: str) -> bytes:
-    """The body, decoded, or BackendBadResponse once more than `cap` bytes arrive.
-
-    What was read is dropped before the error is raised: the error's traceback
-    keeps this frame alive (in a loader's result, in a reference cycle until the
-    collector runs), and it must not keep `cap` bytes alive with it."""
+    """An httpx response's body, decoded, or BackendBadResponse once more than `cap`
+    bytes arrive (see `read_chunks`)."""
     if response.is_stream_consumed:  # built in memory (httpx.MockTransport in tests)
         if len(response.content) > cap:
             raise _too_large(service, cap)
         return response.content
-    make = _decoder(response.headers.get("content-encoding", ""), service)
-    declared = response.headers.get("content-length")
+    return await read_chunks(response.headers, response.aiter_raw(PIECE), cap, service)
+
+
+async def read_chunks(headers: Mapping[str, str], raw: AsyncIterator[bytes], cap: int,
+                      service: str) -> bytes:
+    """The body arriving as `raw` (as sent: still encoded), decoded, or
+    BackendBadResponse once more than `cap` bytes arrive.
+
+    What was read is dropped before the error is raised: the error's traceback
+    keeps this frame alive (in a loader's result, in a reference cycle until the
+    collector runs), and it must not keep `cap` bytes alive with it."""
+    make = _decoder(headers.get("content-encoding", ""), service)
+    declared = headers.get("content-length")
     if make is None and declared is not None and declared.isdigit() and int(declared) > cap:
         raise _too_large(service, cap)
     inflater = make() if make is not None else None
     chunks: list[bytes] = []
     size = 0
     try:
-        async for raw in response.aiter_raw(PIECE):
-            for piece in (inflater.pieces(raw) if inflater is not None else (raw,)):
+        async for piece_in in raw:
+            for piece in (inflater.pieces(piece_in) if inflater is not None else (piece_in,)):
                 size += len(piece)
                 chunks.append(piece)
                 if size > cap:
@@ -113,4 +121,3 @@ async def read_capped(response: httpx.Response, cap: int, service: str) -> bytes
         chunks.clear()
         raise _too_large(service, cap)
     return b"".join(chunks)
-
