@@ -37,7 +37,7 @@ from strawberry.types import Info
 from strawberry.types.base import StrawberryList, StrawberryOptional, get_object_definition
 
 from ..errors import BackendBadResponse
-from ..loaders import settle, settled
+from ..loaders import load_all, settle, settled
 from ..resilience import Stale
 from .binding import Rest
 from .lookahead import early_plans, fresh, prefetch, prefetch_plans, start
@@ -264,7 +264,7 @@ async def _one(spec: Link, info: Info, loader: Any, key: Hashable, raw: str) -> 
 
 async def _many(spec: Link, info: Info, loader: Any, keys: list[Hashable],
                 raw: list[str]) -> list[Any]:
-    loads = [loader.load(k) for k in keys]
+    loads = load_all(loader, keys)
     early = early_plans(info, spec, raw)
     values = (await settle(loads + start(info, early)))[:len(loads)]
     results: list[Any] = []

@@ -31,7 +31,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 from strawberry.types.base import StrawberryList, StrawberryOptional, get_object_definition
 
-from ..loaders import settle
+from ..loaders import load_all, settle
 from ..resilience import Stale
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ def _flat(values: Iterable[Any]) -> list[Any]:
 def start(info: Info, plans: Sequence[Plan]) -> list[asyncio.Future[Any]]:
     """Start loading these keys (failures stay in the loaders, for each field)."""
     loaders = info.context.loaders
-    return [loaders[link.binding].load(key) for link, keys in plans for key in keys]
+    return [future for link, keys in plans for future in load_all(loaders[link.binding], keys)]
 
 
 async def prefetch(info: Info, plans: Sequence[Plan]) -> None:

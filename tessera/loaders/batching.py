@@ -28,9 +28,10 @@ class Batcher:
         self._quiet = 0
         self._scheduled = False
 
-    def enqueued(self, loader: Any, *, first: bool) -> None:
-        """Called for every new key; `first` when the loader's queue was empty."""
-        self._enqueued += 1
+    def enqueued(self, loader: Any, *, first: bool, count: int = 1) -> None:
+        """Called for every new key (or `count` new keys at once); `first` when the
+        loader's queue was empty."""
+        self._enqueued += count
         if first:
             self._waiting.append(loader)
         if not self._scheduled:

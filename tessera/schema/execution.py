@@ -158,6 +158,33 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
             return results
         return _gather(results, awaitable_fields)
 
+    def complete_list_item_value(self, item: Any, complete_results: list[Any],
+                                 item_type: Any, field_details_list: Any, info: Any,
+                                 item_path: Path, position_context: Any) -> bool:
+        """graphql-core's, with an object item of a type read here executed directly
+        (complete_value's chain of type checks ends there for an object); anything
+        else, or an item that is not of its type, goes graphql-core's way."""
+        kind = item_type.of_type if is_non_null_type(item_type) else item_type
+        if (item is None or not is_object_type(kind) or kind.name not in self.readers
+                or isinstance(item, Exception) or self.is_awaitable(item)
+                or (kind.is_type_of is not None and kind.is_type_of(item, info) is not True)):
+            return super().complete_list_item_value(item, complete_results, item_type,
+                                                    field_details_list, info, item_path,
+                                                    position_context)
+        try:
+            completed = self.collect_and_execute_subfields(kind, field_details_list,
+                                                           item_path, item, position_context)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+            complete_results.append(None)
+            return False
+        if self.is_awaitable(completed):
+            complete_results.append(self._await_completed(completed, item_type,
+                                                          field_details_list, item_path))
+            return True
+        complete_results.append(completed)
+        return False
+
     def _needs_prefetch(self, read: Settled, field_details_list: Any) -> bool:
         """Would the field's resolver prefetch for what is selected below it? Then it
         must run (once per selection of the document, kept for this request)."""
