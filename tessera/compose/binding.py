@@ -215,7 +215,7 @@ async def _by_chunks(binding: Rest, client: BackendClient, keys: list[str],
               for chunk in list_chunks(listed, client.max_batch_size)]
     found: dict[Hashable, Slot] = {}
     store = client.stale
-    outcomes = await asyncio.gather(*(call for _, call in calls), return_exceptions=True)
+    outcomes = await _outcomes([call for _, call in calls])
     for (chunk, _), outcome in zip(calls, outcomes, strict=True):
         if isinstance(outcome, BaseException):
             if not isinstance(outcome, Exception):
@@ -234,6 +234,17 @@ async def _by_chunks(binding: Rest, client: BackendClient, keys: list[str],
     return found
 
 
+async def _outcomes(calls: list[Awaitable[Any]]) -> list[Any]:
+    """Each call's result or exception, as `gather(..., return_exceptions=True)`
+    gives them; a single call (the usual batch) is awaited without a task."""
+    if len(calls) != 1:
+        return await asyncio.gather(*calls, return_exceptions=True)
+    try:
+        return [await calls[0]]
+    except Exception as exc:
+        return [exc]
+
+
 async def _alone(binding: Rest, client: BackendClient, key: str,
                  scope: CallScope) -> tuple[dict[str, Any], str | None]:
     if binding.one is None or key in DOT_SEGMENTS:  # ask for it in a list of one
@@ -247,7 +258,7 @@ async def _per_key(keys: Sequence[Hashable], fetch: Callable[[Hashable], Awaitab
                    caller: str | None = None) -> dict[Hashable, Slot]:
     """One call per distinct key (the backend cannot batch), all concurrent."""
     store, namespace = stale
-    outcomes = await asyncio.gather(*(fetch(key) for key in keys), return_exceptions=True)
+    outcomes = await _outcomes([fetch(key) for key in keys])
     slots: dict[Hashable, Slot] = {}
     for key, outcome in zip(keys, outcomes, strict=True):
         if isinstance(outcome, BaseException):

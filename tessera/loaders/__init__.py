@@ -32,11 +32,22 @@ BatchFn = Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
 AnyLoader = DataLoader[Any, Any]
 
 
+def _same(key: Any) -> Any:
+    return key
+
+
 class _Loader(AnyLoader):
     """A DataLoader whose queue is dispatched by a shared `Batcher` (see there)."""
 
     def __init__(self, fn: BatchFn, batcher: Batcher) -> None:
-        super().__init__(batch_load_fn=fn)
+        # DataLoader's own __init__ inspects the function and looks up the loop for
+        # each of a request's loaders; what it would set, set directly (batching
+        # and caching on, keys their own cache keys).
+        self.loop = asyncio.get_running_loop()
+        self.batch_load_fn = fn
+        self.get_cache_key = _same
+        self._cache: dict[Any, asyncio.Future[Any]] = {}
+        self._queue: list[Loader] = []
         self._batcher = batcher
 
     def load(self, key: Any) -> asyncio.Future[Any]:
