@@ -15,6 +15,7 @@ from conftest import Recorder, gateway, gql
 
 from tessera.compose import Arg, Graph, Rest, link, source
 from tessera.compose.diff import diff
+from tessera.compose.records import builder
 from tessera.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,3 +204,18 @@ def test_a_broken_fixture_file_stops_start_up_naming_it(tmp_path: Path) -> None:
                           text=True, timeout=60)
     assert done.returncode == 2
     assert "fixture file posts.json" in done.stderr and "Traceback" not in done.stderr
+
+
+@strawberry.type
+class Tagged:
+    name: str
+    upper: strawberry.Private[str | None] = None
+
+    def __post_init__(self) -> None:
+        self.upper = self.name.upper()
+
+
+def test_records_of_a_type_with_its_own_init_logic_go_through_it() -> None:
+    """Records are built by filling the instance directly only where the dataclass
+    __init__ would do nothing more; a __post_init__ still runs."""
+    assert builder(Tagged, "tags")({"name": "ab"}).upper == "AB"

@@ -65,12 +65,42 @@ def _object_builder(cls: type, service: str) -> Build:
         key = f.metadata.get(_SOURCE, f.name) if f.metadata else f.name
         readers.append((f.name, key, _checker(hints[f.name], service, key)))
 
-    def build(record: Any) -> Any:
+    if _plain_init(cls, {name for name, _, _ in readers}):
+        # The dataclass __init__ would only assign these fields: fill the instance's
+        # __dict__ directly (a record per item of every list an answer holds).
+        new = object.__new__
+
+        def build(record: Any) -> Any:
+            if not isinstance(record, dict):
+                raise BackendBadResponse(service,
+                                         f"sent a {cls.__name__} that is not an object")
+            made: Any = new(cls)
+            made.__dict__.update({name: check(record.get(key))
+                                  for name, key, check in readers})
+            return made
+
+        return build
+
+    def build_by_init(record: Any) -> Any:
         if not isinstance(record, dict):
             raise BackendBadResponse(service, f"sent a {cls.__name__} that is not an object")
         return cls(**{name: check(record.get(key)) for name, key, check in readers})
 
-    return build
+    return build_by_init
+
+
+def _plain_init(cls: type, filled: set[str]) -> bool:
+    """Is `cls(**fields)` the same as setting `filled` in a new instance's __dict__?
+    A dataclass whose generated __init__ takes exactly those fields, with no
+    __post_init__, no slots and no __setattr__ of its own (frozen included)."""
+    params = getattr(cls, "__dataclass_params__", None)
+    init_fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    return (params is not None and params.init and not params.frozen
+            and not hasattr(cls, "__post_init__") and not hasattr(cls, "__slots__")
+            and vars(object)["__setattr__"] is getattr(cls, "__setattr__", None)
+            and init_fields == filled
+            and getattr(getattr(vars(cls).get("__init__"), "__code__", None), "co_filename",
+                        "") == "<string>")
 
 
 def _resolved_fields(cls: type) -> set[str]:
@@ -86,6 +116,14 @@ def _checker(annotation: Any, service: str, key: str) -> Callable[[Any], Any]:
         return BackendBadResponse(service, f"sent a record whose '{key}' is missing or wrong")
 
     inner = scalar_check(annotation, wrong) or _structured(annotation, service, key, wrong)
+    if annotation is str:  # the commonest: checked here, not in a second call
+        def check_str(value: Any) -> Any:
+            if isinstance(value, str):
+                return value
+            if value is None and optional:
+                return None
+            raise wrong()
+        return check_str
 
     def check(value: Any) -> Any:
         if value is None:
@@ -125,9 +163,11 @@ def scalar_check(kind: Any, wrong: Callable[[], Exception]) -> Callable[[Any], A
     type that is not one of these."""
     if kind is strawberry.ID:
         def check_id(v: Any) -> Any:
+            if type(v) is str:
+                return v
             if isinstance(v, bool) or not isinstance(v, str | int):
                 raise wrong()
-            return strawberry.ID(str(v))
+            return str(v)  # strawberry.ID is str at run time
         return check_id
     if kind is float:
         def check_float(v: Any) -> Any:
