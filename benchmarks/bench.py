@@ -36,7 +36,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -190,13 +190,13 @@ def _body(query: str, variables: dict[str, object]) -> str:
 
 
 def _wrk(query: str, variables: dict[str, object], connections: int, seconds: int,
-         lua_dir: Path) -> dict[str, float]:
+         lua_dir: Path, port: int = GATEWAY_PORT) -> dict[str, float]:
     script = lua_dir / "post.lua"
     script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                       f"wrk.body = {json.dumps(_body(query, variables))}\n")
     out = subprocess.run(
         [*_taskset("1"), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
-         "-s", str(script), f"http://127.0.0.1:{GATEWAY_PORT}/graphql"],
+         "-s", str(script), f"http://127.0.0.1:{port}/graphql"],
         capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
     if "Latency Distribution" not in out:
         raise SystemExit(f"bench: wrk gave no latency figures:\n{out}")
@@ -212,7 +212,8 @@ def _wrk(query: str, variables: dict[str, object], connections: int, seconds: in
             + (sum(int(n) for n in errors.groups()) if errors else 0)}
 
 
-def _check_answer(query: str, variables: dict[str, object], services: int) -> int:
+def _check_answer(query: str, variables: dict[str, object], services: int,
+                  port: int = GATEWAY_PORT) -> int:
     """Send the query once: it must answer without errors. Returns the backend calls
     it cost (counted alone, so requests in flight at a run's edges do not blur it)."""
     before = _backend_calls(services)
@@ -221,7 +222,7 @@ def _check_answer(query: str, variables: dict[str, object], services: int) -> in
         before, settled = _backend_calls(services), before
         if before == settled:
             break
-    request = urllib.request.Request(f"http://127.0.0.1:{GATEWAY_PORT}/graphql",
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql",
                                      data=_body(query, variables).encode(),
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -274,18 +275,18 @@ def _before_tree(ref: str, tmp: Path) -> Path | None:
     return home
 
 
-def _gateway_cmd(variant: str, workers: int) -> list[str]:
+def _gateway_cmd(variant: str, workers: int, port: int = GATEWAY_PORT) -> list[str]:
     if variant == "before":
-        return [str(BIN / "python"), "-P", "-m", "tessera", "serve", "--port", str(GATEWAY_PORT)]
+        return [str(BIN / "python"), "-P", "-m", "tessera", "serve", "--port", str(port)]
     if variant == "quiet":
-        return [str(BIN / "tessera"), "serve", "--port", str(GATEWAY_PORT)]
+        return [str(BIN / "tessera"), "serve", "--port", str(port)]
     if variant == "node":
         return ["node", str(ROOT / "benchmarks" / ".peer" / "server.mjs"),
-                "--port", str(GATEWAY_PORT)]
+                "--port", str(port)]
     if variant == "naive":
         return [str(BIN / "python"), str(ROOT / "benchmarks" / "naive_gateway.py"),
-                "--port", str(GATEWAY_PORT)]
-    return [str(BIN / "tessera"), "serve", "--port", str(GATEWAY_PORT)]
+                "--port", str(port)]
+    return [str(BIN / "tessera"), "serve", "--port", str(port)]
 
 
 def _config(tmp: Path, workers: int, variant: str = "tessera", graph: str = "shop") -> Path:
@@ -320,6 +321,15 @@ def measure(args: argparse.Namespace) -> list[Row]:
         for graph in dict.fromkeys(QUERIES[q][4] for q in args.queries):
             queries = [q for q in args.queries if QUERIES[q][4] == graph]
             services, folder = GRAPHS[graph]
+            chosen = []
+            for variant in variants:
+                if variant == "before" and graph != "shop":
+                    continue  # the code before the speed work served the shop only
+                if variant == "node" and graph != "shop":
+                    print(f"bench: the Node peer serves the shop only: no peer "
+                          f"figure for {', '.join(queries)}", flush=True)
+                    continue
+                chosen += [(variant, w) for w in args.workers if variant == "tessera" or w == 1]
             for latency in args.latencies:
                 backends = [*_taskset("1"), str(BIN / "tessera"), "demo-backends",
                             "--port", str(BACKEND_PORT), "--latency-ms", str(latency)]
@@ -327,49 +337,56 @@ def measure(args: argparse.Namespace) -> list[Row]:
                     backends += ["--config", str(folder / "tessera.toml")]
                 with _process(backends, f"http://127.0.0.1:{BACKEND_PORT}/_demo/calls",
                               "demo backends"):
-                    for variant in variants:
-                        if variant == "before" and graph != "shop":
-                            continue  # the code before the speed work served the shop only
-                        if variant == "node" and graph != "shop":
-                            print(f"bench: the Node peer serves the shop only: no peer "
-                                  f"figure for {', '.join(queries)}", flush=True)
-                            continue
-                        for workers in args.workers:
-                            if variant != "tessera" and workers > 1:
-                                continue
-                            rows += _run_gateway(args, tmp, variant, workers, latency,
-                                                 graph, queries)
+                    rows += _run_gateways(args, tmp, chosen, latency, graph, queries)
     return rows
 
 
-def _run_gateway(args: argparse.Namespace, tmp: Path, variant: str, workers: int,
-                 latency: int, graph: str, queries: list[str]) -> list[Row]:
-    env = dict(os.environ, TESSERA_CONFIG=str(_config(tmp, workers, variant, graph)),
-               FAKES_BASE=f"http://127.0.0.1:{BACKEND_PORT}", NODE_ENV="production")
-    if variant == "before":
-        env["PYTHONPATH"] = str(tmp / "before")
-    cores = "0" if workers == 1 else None
+def _run_gateways(args: argparse.Namespace, tmp: Path, chosen: list[tuple[str, int]],
+                  latency: int, graph: str, queries: list[str]) -> list[Row]:
+    """Every variant's gateway up at once, each on its own port (idle ones cost
+    nothing), driven in turn, round after round: a slow patch of the machine then
+    falls on every variant alike instead of on whichever ran last. Each figure is
+    the median of `args.rounds` rounds (by CPU per request)."""
     services = len(GRAPHS[graph][0])
-    rows = []
-    with _process([*_taskset(cores), *_gateway_cmd(variant, workers)],
-                  f"http://127.0.0.1:{GATEWAY_PORT}/healthz", f"gateway ({variant})",
-                  env) as gateway:
-        connection_counts = [args.connections] + ([4] if latency and workers == 1 else [])
+    rows: list[Row] = []
+    with ExitStack() as stack:
+        gateways: dict[tuple[str, int], tuple[subprocess.Popen[bytes], int]] = {}
+        for index, (variant, workers) in enumerate(chosen):
+            port = GATEWAY_PORT + 10 + index  # past the backends (8401-8405)
+            env = dict(os.environ, TESSERA_CONFIG=str(_config(tmp, workers, variant, graph)),
+                       FAKES_BASE=f"http://127.0.0.1:{BACKEND_PORT}", NODE_ENV="production")
+            if variant == "before":
+                env["PYTHONPATH"] = str(tmp / "before")
+            cores = "0" if workers == 1 else None
+            proc = stack.enter_context(_process(
+                [*_taskset(cores), *_gateway_cmd(variant, workers, port)],
+                f"http://127.0.0.1:{port}/healthz", f"gateway ({variant})", env))
+            gateways[(variant, workers)] = (proc, port)
+        connection_counts = [args.connections] + \
+            ([4] if latency and args.connections != 4 else [])
         for name in queries:
             _, hops, query, variables, _ = QUERIES[name]
-            calls = _check_answer(query, variables, services)
+            calls = {key: _check_answer(query, variables, services, port)
+                     for key, (_, port) in gateways.items()}
             for connections in connection_counts:
-                _wrk(query, variables, connections, args.warmup, tmp)
-                cpu = _cpu_seconds(gateway.pid)
-                result = _wrk(query, variables, connections, args.duration, tmp)
-                cpu = _cpu_seconds(gateway.pid) - cpu
-                n = max(1, int(result["requests"]))
-                row = Row(variant, name, latency, connections, workers, round(result["rps"]),
-                          result["p50"], result["p99"], round(cpu / n * 1e6),
-                          calls, round(_rss_mb(gateway.pid), 1),
-                          hops * latency, int(result["errors"]))
-                print(_format(row), flush=True)
-                rows.append(row)
+                samples: dict[tuple[str, int], list[Row]] = {key: [] for key in gateways}
+                for round_no in range(args.rounds):
+                    for (variant, workers), (proc, port) in gateways.items():
+                        if round_no == 0:
+                            _wrk(query, variables, connections, args.warmup, tmp, port)
+                        cpu = _cpu_seconds(proc.pid)
+                        result = _wrk(query, variables, connections, args.duration, tmp, port)
+                        cpu = _cpu_seconds(proc.pid) - cpu
+                        n = max(1, int(result["requests"]))
+                        samples[(variant, workers)].append(Row(
+                            variant, name, latency, connections, workers, round(result["rps"]),
+                            result["p50"], result["p99"], round(cpu / n * 1e6),
+                            calls[(variant, workers)], round(_rss_mb(proc.pid), 1),
+                            hops * latency, int(result["errors"])))
+                for measured in samples.values():
+                    row = sorted(measured, key=lambda r: r.cpu_us_per_req)[len(measured) // 2]
+                    print(_format(row), flush=True)
+                    rows.append(row)
     return rows
 
 
@@ -441,8 +458,10 @@ def _ensure_wrk() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--duration", type=int, default=6, help="seconds per measurement")
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds per figure, variants interleaved; the median is kept")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--latencies", type=lambda s: [int(x) for x in s.split(",")],
                         default=[0, 20], help="backend latencies in ms, e.g. 0,20")
