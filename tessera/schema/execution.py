@@ -63,6 +63,9 @@ class Settled:
     read: Reader
     field: GraphQLField
     target: type | None  # the Strawberry object type it holds, if any
+    # the GraphQL object type of a field holding one object that needs no
+    # is_type_of check: its value's subfields are executed directly
+    direct: GraphQLObjectType | None = None
 
 
 def readers(schema: GraphQLSchema) -> dict[str, dict[str, Reader | Settled]]:
@@ -90,7 +93,8 @@ def readers(schema: GraphQLSchema) -> dict[str, dict[str, Reader | Settled]]:
                 elif read is not None:
                     fields[field_name] = _settled(read, inner.coerce_output_value, nullable)
             elif read is not None and spec is not None:
-                fields[field_name] = Settled(read, field, spec.target)
+                direct = inner if is_object_type(inner) and inner.is_type_of is None else None
+                fields[field_name] = Settled(read, field, spec.target, direct)
         if fields:
             found[name] = fields
     return found
@@ -138,7 +142,7 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
                     result = (self.execute_field(parent_type, source_value, field_details_list,
                                                  field_path, position_context)
                               if value is NOTHING else
-                              self._complete(read.field, parent_type, field_details_list,
+                              self._complete(read, parent_type, field_details_list,
                                              field_path, value, position_context))
                 else:
                     result = read(source_value, context)
@@ -198,16 +202,23 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
                 needs_prefetch(read.target, nodes, self.fragment_definitions))
         return known[1]
 
-    def _complete(self, field: GraphQLField, parent_type: GraphQLObjectType,
+    def _complete(self, read: Settled, parent_type: GraphQLObjectType,
                   field_details_list: Any, path: Path, value: Any,
                   position_context: Any) -> Any:
-        """graphql-core's execute_field after its resolver returned `value`."""
+        """graphql-core's execute_field after its resolver returned `value` (for one
+        object, complete_value's chain ends in its subfields: gone to directly)."""
+        field = read.field
         return_type = field.type
-        info = self.build_resolve_info(field, [d.node for d in field_details_list],
-                                       parent_type, path)
         try:
-            completed = self.complete_value(return_type, field_details_list, info, path,
-                                            value, position_context)
+            if (read.direct is not None and value is not None
+                    and not isinstance(value, Exception) and not self.is_awaitable(value)):
+                completed = self.collect_and_execute_subfields(
+                    read.direct, field_details_list, path, value, position_context)
+            else:
+                info = self.build_resolve_info(field, [d.node for d in field_details_list],
+                                               parent_type, path)
+                completed = self.complete_value(return_type, field_details_list, info, path,
+                                                value, position_context)
         except Exception as raw_error:
             self.handle_field_error(raw_error, return_type, field_details_list, path)
             return None
