@@ -52,6 +52,10 @@ _SIMPLE_TYPES = frozenset({"", "text/plain", "application/x-www-form-urlencoded"
 _PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name")
 
 
+_QUERIES = frozenset({OperationType.QUERY})  # what a GET may run
+_OPERATIONS = frozenset(OperationType)
+
+
 @dataclass(frozen=True)
 class Params:
     """One operation of a request, as the client sent it."""
@@ -197,11 +201,14 @@ class GraphQLHTTP:
                               timeout_ms=self.server.request_timeout_ms, batching=self._batching,
                               request_id=seen.request_id, named=self._named)
         seen.calls = context.scope.report.calls
-        allowed = {OperationType.QUERY} if request.method == "GET" else set(OperationType)
+        allowed = _QUERIES if request.method == "GET" else _OPERATIONS
         # A batch's operations share one context: their loads batch together.
         shared = getattr(request.state, "shared", None)
-        outcomes = await asyncio.gather(*(self._one(p, context, allowed, media, shared)
-                                          for p in operations))
+        if len(operations) == 1:  # no task for the usual request of one operation
+            outcomes = [await self._one(operations[0], context, allowed, media, shared)]
+        else:
+            outcomes = await asyncio.gather(*(self._one(p, context, allowed, media, shared)
+                                              for p in operations))
         for body, _ in outcomes:
             _note(body, seen, codes)
         if not batch and seen.operation is None:
@@ -217,7 +224,7 @@ class GraphQLHTTP:
             headers["cache-control"] = cache_hint(body, context.scope.report)
         return self._respond(body, status, media, headers)
 
-    async def _one(self, params: Params, context: Context, allowed: set[OperationType],
+    async def _one(self, params: Params, context: Context, allowed: frozenset[OperationType],
                    media: str, shared: Any = None) -> tuple[dict[str, Any], int]:
         try:
             resolved = await self._resolve(params, shared)
@@ -250,7 +257,7 @@ class GraphQLHTTP:
             return found
 
     async def _run(self, query: str, params: Params, context: Context,
-                   allowed: set[OperationType]) -> ExecutionResult:
+                   allowed: frozenset[OperationType]) -> ExecutionResult:
         try:
             return await self.schema.execute(
                 query, variable_values=params.variables, context_value=context,
