@@ -76,6 +76,35 @@ async def test_an_orders_links_share_one_hop_after_the_order() -> None:
         assert slow.overlapped[service] >= {"users", "products", "inventory"} - {service}
 
 
+async def test_a_users_orders_start_with_the_user_when_their_arguments_are_known() -> None:
+    """`User.orders(limit:)` is keyed by the id the user is asked by: with its
+    arguments read from the document and the variables (one load per distinct
+    set), it starts in the user's hop, and the items' products follow in the next."""
+    slow = Slow()
+    query = ('query($limit: Int!) { user(id: "7") { name orders(limit: $limit) '
+             "{ id items { product { name } } } recent: orders(limit: 2) { id } } }")
+    async with gateway(transport=slow) as client:
+        response = await client.post("/graphql", json={"query": query,
+                                                        "variables": {"limit": 5}})
+    body = response.json()
+    assert "errors" not in body
+    assert body["data"]["user"]["name"] == "Aziz"
+    assert len(body["data"]["user"]["orders"]) == 5
+    assert len(body["data"]["user"]["recent"]) == 2
+    assert slow.counts() == {"users": 1, "orders": 2, "products": 1}
+    assert "users" in slow.overlapped["orders"]
+    assert slow.overlapped["products"] == set()
+
+
+async def test_an_early_load_that_fails_is_the_fields_error_only() -> None:
+    async with gateway({"backends": {"orders": {"url": "http://127.0.0.1:9"}}}) as client:
+        body = await gql(client, '{ user(id: "7") { name orders(limit: 3) { id } } }')
+    assert body["data"]["user"] == {"name": "Aziz", "orders": None}
+    [error] = body["errors"]
+    assert error["path"] == ["user", "orders"]
+    assert error["extensions"]["code"] == "BACKEND_UNAVAILABLE"
+
+
 async def test_a_failed_prefetched_load_is_an_error_at_each_field() -> None:
     async with gateway({"backends": {"inventory": {"url": "http://127.0.0.1:9"}}}) as client:
         body = await gql(client, '{ products(ids: ["1", "2"]) { name stock } }')

@@ -26,7 +26,18 @@ from collections.abc import Hashable, Iterable, Iterator, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
+from graphql import (
+    BooleanValueNode,
+    FieldNode,
+    FloatValueNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    IntValueNode,
+    SelectionSetNode,
+    StringValueNode,
+    VariableNode,
+    value_from_ast_untyped,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 from strawberry.types.base import StrawberryList, StrawberryOptional, get_object_definition
@@ -155,7 +166,9 @@ def _plan(info: Info, kind: type, fields: set[str], subjects: list[Any], path: t
 
 def early_plans(info: Info, spec: Link, keys: Sequence[str]) -> list[Plan]:
     """Loads that can start with the parent's own: its children's linked fields
-    keyed by the very keys the parent is loaded by."""
+    keyed by the very keys the parent is loaded by. A child field with arguments
+    (`User.orders(limit:)`) starts too when its arguments can be read from the
+    document and the variables here: one load per distinct set of arguments."""
     binding = spec.binding
     kind = spec.target
     if (kind is None or binding.grouped or binding.answer != "entity"
@@ -163,11 +176,61 @@ def early_plans(info: Info, spec: Link, keys: Sequence[str]) -> list[Plan]:
         return []
     fields = selected(info)
     links = links_of(kind)
-    chosen = [links[name] for name in fields if name in links]
-    if any(not link.prefetchable for link in chosen):
-        return []
-    return [(link, [link.binding.key_of(k, link.constants) for k in keys if k])
-            for link in chosen if link.key_attr == binding.by and not link.many]
+    chosen: list[tuple[Link, list[dict[str, Any]]]] = []
+    for name in fields:
+        link = links.get(name)
+        if link is None:
+            continue
+        if link.key_arg is not None:
+            return []
+        argument_sets = _argument_sets(info, name, link) if link.args else [link.constants]
+        if argument_sets is None:
+            return []
+        chosen.append((link, argument_sets))
+    return [(link, [link.binding.key_of(k, values) for values in argument_sets
+                    for k in keys if k])
+            for link, argument_sets in chosen if link.key_attr == binding.by and not link.many]
+
+
+_LITERALS = (IntValueNode, StringValueNode, BooleanValueNode, FloatValueNode)
+
+
+def _argument_sets(info: Info, name: str, link: Link) -> list[dict[str, Any]] | None:
+    """The values a linked field's resolver will get for its declared arguments,
+    for each selection of it under this field (`constants` included), read from
+    the document and the variables; None where one is not a plain literal or
+    variable of a scalar value (the field then loads in its own hop)."""
+    from .fields import NOTHING
+
+    raw = info._raw_info
+    given_variables: Any = raw.variable_values  # Strawberry passes the coerced dict
+    variables: dict[str, Any] = given_variables if isinstance(given_variables, dict) else {}
+    sets: list[dict[str, Any]] = []
+    nodes = [f for f in _children([n.selection_set for n in raw.field_nodes], raw.fragments)
+             if f.name.value == name]
+    for node in nodes:
+        given = {a.name.value: a.value for a in node.arguments or ()}
+        values = dict(link.constants)
+        for arg_name, arg in link.args.items():
+            value_node = given.get(GRAPHQL_NAMES.apply_naming_config(arg_name))
+            if value_node is None:
+                if arg.default is NOTHING:
+                    return None
+                value = arg.default
+            elif isinstance(value_node, VariableNode):
+                if value_node.name.value not in variables:
+                    return None
+                value = variables[value_node.name.value]
+            elif isinstance(value_node, _LITERALS):
+                value = value_from_ast_untyped(value_node)
+            else:
+                return None
+            if not isinstance(value, str | int | float | bool):
+                return None
+            values[arg_name] = value
+        if values not in sets:
+            sets.append(values)
+    return sets or None
 
 
 def _flat(values: Iterable[Any]) -> list[Any]:
