@@ -1,6 +1,6 @@
 """The Tessera benchmark: real servers, a real load tool, figures that can be checked.
 
-    make bench                                   # the full run (a few minutes)
+    make bench                                   # the full run (~20 minutes on 2 cores)
     .venv/bin/python benchmarks/bench.py --duration 5 --queries Q1 --latencies 0
 
 For each backend latency it starts the graph's demo services as real HTTP
@@ -11,14 +11,16 @@ from ../shared/peer, Apollo Server 4 + dataloader + undici, when node and npm
 are here; "quiet", Tessera without its request log line, to price it; and with
 `--before REF`, the tessera package of an older commit, run with this venv's
 libraries: `make bench` passes the commit the speed issue measured), each pinned
-to core 0 where `taskset` exists while the backends and wrk share core 1.
-Queries are sent with variables, as clients send them. For each query it warms
-up, then drives the gateway with wrk and prints rps, p50, p99, the gateway's CPU
-time per request (from /proc, every process of the gateway), backend calls per
-request (counted by the demo services), peak RSS and the floor (latency x
-dependent hops), then Tessera's ratios to the peer from the same run. Q4 is the
-blog example's N+1 query (the peer serves the shop only). Cross-request caching
-is off. Figures also go to benchmarks/results/.
+to core 0 where `taskset` exists while the backends and wrk share core 1. All
+variants are up at once, each on its own port, and are driven in turn, round
+after round (median of `--rounds`, 3). Queries are sent with variables, as
+clients send them. For each query it warms up, then drives the gateway with wrk
+and prints rps, p50, p99, the gateway's CPU time per request (from /proc, every
+process of the gateway), backend calls per request (counted by the demo
+services), peak RSS and the floor (latency x dependent hops), then Tessera's
+ratios to the peer from the same run. Q4 is the blog example's N+1 query (the
+peer serves the shop only). Cross-request caching is off. Figures also go to
+benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -278,8 +280,6 @@ def _before_tree(ref: str, tmp: Path) -> Path | None:
 def _gateway_cmd(variant: str, workers: int, port: int = GATEWAY_PORT) -> list[str]:
     if variant == "before":
         return [str(BIN / "python"), "-P", "-m", "tessera", "serve", "--port", str(port)]
-    if variant == "quiet":
-        return [str(BIN / "tessera"), "serve", "--port", str(port)]
     if variant == "node":
         return ["node", str(ROOT / "benchmarks" / ".peer" / "server.mjs"),
                 "--port", str(port)]
