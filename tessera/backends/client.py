@@ -69,29 +69,24 @@ class BackendClient:
         self.policy = policy
         self.max_batch_size = policy.max_batch_size
         self._timeout = policy.timeout_ms / 1000
-        # How calls travel. To a real backend, by default: aiohttp's connection pool
-        # called directly (`_Pool`), without an httpx Request and Response per call
-        # (with httpx-aiohttp's adapter between them, those were ~25 % of a small
-        # query's CPU). Otherwise through an httpx transport: one given (tests pass
-        # MockTransport or a recording wrapper; the demo services are an
-        # ASGITransport), httpx's own pool (`http_client = "httpx"`), or aiohttp's
-        # behind httpx's API when faults are injected (FaultTransport wraps it).
-        self._pool: _Pool | None = None
+        # How calls travel (`_Pool` or `_Transport`, one interface). To a real backend,
+        # by default: aiohttp's connection pool called directly, without an httpx
+        # Request and Response per call (with httpx-aiohttp's adapter between them,
+        # those were ~25 % of a small query's CPU). Otherwise through an httpx
+        # transport: one given (tests pass MockTransport or a recording wrapper; the
+        # demo services are an ASGITransport), httpx's own pool (`http_client =
+        # "httpx"`), or aiohttp's behind httpx's API when faults are injected
+        # (FaultTransport wraps it). Either way no cookie is kept or sent, no redirect
+        # followed, and the call's deadline is our own asyncio.timeout.
+        self._way: _Pool | _Transport
         if transport is None and policy.http_client == "aiohttp" and not policy.fault.active:
-            self._pool = _Pool(policy)
-            transport = _NoTransport()
-        elif transport is None:
-            transport = _network_transport(policy)
-        if policy.fault.active:
-            transport = FaultTransport(transport, policy.fault)
-        # Requests go straight to the transport (httpx's types and transports, without
-        # AsyncClient's per-request URL merging, cookie, auth and redirect layers:
-        # ~25 % of a small query's CPU). No cookie is ever kept or sent, no redirect
-        # followed; the call's deadline is our own asyncio.timeout, and the
-        # transport's timeouts are set to the backend's.
-        self._transport = transport
+            self._way = _Pool(policy)
+        else:
+            chosen = transport if transport is not None else _network_transport(policy)
+            if policy.fault.active:
+                chosen = FaultTransport(chosen, policy.fault)
+            self._way = _Transport(chosen, policy)
         self._base = base_url.rstrip("/")
-        self._extensions = {"timeout": httpx.Timeout(self._timeout).as_dict()}
         self._in_flight: dict[tuple[Any, ...], asyncio.Future[tuple[Any, str | None]]] = {}
         self.breaker = CircuitBreaker(service, policy.circuit_breaker, clock=clock,
                                       on_change=metrics.circuit_changed)
@@ -105,9 +100,7 @@ class BackendClient:
         self.stale = self.cache if policy.stale_if_error_s > 0 else None
 
     async def aclose(self) -> None:
-        if self._pool is not None:
-            await self._pool.aclose()
-        await self._transport.aclose()
+        await self._way.aclose()
 
     async def get_json(self, path: str, params: Mapping[str, str] | None = None, *,
                        scope: CallScope, missing_ok: bool = False) -> Any:
@@ -249,12 +242,8 @@ class BackendClient:
                           missing_ok: bool) -> Any:
         with map_httpx_errors(self.service, timeout):
             async with asyncio.timeout(timeout):
-                if self._pool is not None:
-                    status, cache_control, body = await self._pool.get(
-                        self._base + target, {**_HEADERS, **headers}, self, missing_ok)
-                else:
-                    status, cache_control, body = await self._get_httpx(
-                        target, headers, missing_ok)
+                cache_control, body = await self._way.get(
+                    self._base + target, {**_HEADERS, **headers}, self, missing_ok)
         if body is None:
             return MISSING, cache_control
         try:
@@ -262,21 +251,6 @@ class BackendClient:
         except orjson.JSONDecodeError:
             raise BackendBadResponse(self.service, "answered with a body that is not JSON") \
                 from None
-
-    async def _get_httpx(self, target: str, headers: Mapping[str, str],
-                         missing_ok: bool) -> tuple[int, str | None, bytes | None]:
-        request = httpx.Request("GET", self._base + target, headers={**_HEADERS, **headers},
-                                extensions=self._extensions)
-        response = await self._transport.handle_async_request(request)
-        try:
-            status = response.status_code
-            cache_control = response.headers.get("cache-control")
-            if not self.wants_body(status, missing_ok):
-                return status, cache_control, None
-            body = await read_capped(response, self.policy.max_response_bytes, self.service)
-        finally:
-            await response.aclose()
-        return status, cache_control, body
 
     def wants_body(self, status: int, missing_ok: bool) -> bool:
         """Is this answer's body worth reading? 200 yes; a 404 the caller expects is
@@ -309,27 +283,47 @@ class _Pool:
         return self._session
 
     async def get(self, url: str, headers: dict[str, str], client: BackendClient,
-                  missing_ok: bool) -> tuple[int, str | None, bytes | None]:
+                  missing_ok: bool) -> tuple[str | None, bytes | None]:
+        """(Cache-Control, the decoded body, or None for an expected 404)."""
         session = self._session or self._open()
         async with session.get(url, headers=headers, allow_redirects=False) as response:
-            status = response.status
             cache_control = response.headers.get("cache-control")
-            if not client.wants_body(status, missing_ok):
-                return status, cache_control, None
+            if not client.wants_body(response.status, missing_ok):
+                return cache_control, None
             body = await read_chunks(response.headers, response.content.iter_chunked(PIECE),
                                      self._cap, client.service)
-        return status, cache_control, body
+        return cache_control, body
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
 
 
-class _NoTransport(httpx.AsyncBaseTransport):
-    """Stands in where calls go through `_Pool` (and never reaches the network)."""
+class _Transport:
+    """An httpx transport, handed a prebuilt httpx.Request (httpx's types and
+    transports, without AsyncClient's URL merging, cookie, auth and redirect
+    layers); its own timeouts are set to the backend's."""
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        raise RuntimeError("this backend's calls go through its aiohttp pool")
+    def __init__(self, transport: httpx.AsyncBaseTransport, policy: BackendPolicy) -> None:
+        self._transport = transport
+        self._cap = policy.max_response_bytes
+        self._extensions = {"timeout": httpx.Timeout(policy.timeout_ms / 1000).as_dict()}
+
+    async def get(self, url: str, headers: dict[str, str], client: BackendClient,
+                  missing_ok: bool) -> tuple[str | None, bytes | None]:
+        """(Cache-Control, the decoded body, or None for an expected 404)."""
+        request = httpx.Request("GET", url, headers=headers, extensions=self._extensions)
+        response = await self._transport.handle_async_request(request)
+        try:
+            cache_control = response.headers.get("cache-control")
+            if not client.wants_body(response.status_code, missing_ok):
+                return cache_control, None
+            return cache_control, await read_capped(response, self._cap, client.service)
+        finally:
+            await response.aclose()
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
 
 
 def _network_transport(policy: BackendPolicy) -> httpx.AsyncBaseTransport:

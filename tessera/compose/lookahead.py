@@ -199,7 +199,17 @@ def _argument_sets(info: Info, name: str, link: Link) -> list[dict[str, Any]] | 
     """The values a linked field's resolver will get for its declared arguments,
     for each selection of it under this field (`constants` included), read from
     the document and the variables; None where one is not a plain literal or
-    variable of a scalar value (the field then loads in its own hop)."""
+    variable of a scalar value (the field then loads in its own hop). Read once
+    per field of the document and request, not once per parent."""
+    memo: dict[Any, Any] = info.context.memo
+    key = ("arguments", id(info._raw_info.field_nodes), name)
+    if key not in memo:
+        memo[key] = _read_argument_sets(info, name, link)
+    found: list[dict[str, Any]] | None = memo[key]
+    return found
+
+
+def _read_argument_sets(info: Info, name: str, link: Link) -> list[dict[str, Any]] | None:
     from .fields import NOTHING
 
     raw = info._raw_info

@@ -53,38 +53,38 @@ class _Loader(AnyLoader):
     def load(self, key: Any) -> asyncio.Future[Any]:
         """aiodataloader's load with caching always on and keys as their own cache
         keys, in one call (it runs once per key of every batch)."""
-        if key is None:
-            raise TypeError("The loader.load() function must be called with a value, "
-                            "but got: None.")
         found: asyncio.Future[Any] | None = self._cache.get(key)
         if found is None:
-            found = self._cache[key] = self.loop.create_future()
-            self.do_resolve_reject(key, found)
+            first = not self._queue
+            found = self._enqueue(key)
+            self._batcher.enqueued(self, first=first)
         return found
 
-    def do_resolve_reject(self, key: Any, future: Any) -> None:
-        self._queue.append(Loader(key=key, future=future))
-        self._batcher.enqueued(self, first=len(self._queue) == 1)
-
     def load_all(self, keys: Iterable[Any]) -> list[asyncio.Future[Any]]:
-        """`load` for each key, in one pass (a field with 100 keys makes 100 loads)."""
-        cache, queue, batcher = self._cache, self._queue, self._batcher
-        first = not queue
+        """`load` for each key, in one pass (a field with 100 keys makes 100 loads),
+        with one notice to the batcher for the lot."""
+        cache = self._cache
+        first = not self._queue
         futures: list[asyncio.Future[Any]] = []
         added = 0
         for key in keys:
             found = cache.get(key)
             if found is None:
-                if key is None:
-                    raise TypeError("The loader.load() function must be called with a "
-                                    "value, but got: None.")
-                found = cache[key] = self.loop.create_future()
-                queue.append(Loader(key=key, future=found))
+                found = self._enqueue(key)
                 added += 1
             futures.append(found)
         if added:
-            batcher.enqueued(self, first=first, count=added)
+            self._batcher.enqueued(self, first=first, count=added)
         return futures
+
+    def _enqueue(self, key: Any) -> asyncio.Future[Any]:
+        """A new key's future, cached and queued for the next dispatch."""
+        if key is None:
+            raise TypeError("The loader.load() function must be called with a value, "
+                            "but got: None.")
+        future = self._cache[key] = self.loop.create_future()
+        self._queue.append(Loader(key=key, future=future))
+        return future
 
 
 class Loaders:
