@@ -213,14 +213,51 @@ class _Memo:
 
 
 class LimitState:
-    """What the limits keep per schema: per-document memos and the cost model
-    (set by `build_schema` once the schema exists)."""
+    """What the limits keep per schema: per-document memos, the documents that have
+    passed parsing, the token limit and validation (`ready`, by query text), and the
+    cost model (set by `build_schema` once the schema exists)."""
 
     def __init__(self, limits: LimitSettings) -> None:
         self.limits = limits
         self.tokens = _Memo()
         self.analyses = _Memo()
+        self.ready: LRU[str, DocumentNode] = LRU(_Memo.MAX_ENTRIES)
         self.model: CostModel | None = None
+
+    def remember(self, query: str | None, document: DocumentNode) -> None:
+        """`query` parsed into `document`, within the token limit, and validated."""
+        if query is not None and len(query) <= _Memo.MAX_KEY_CHARS:
+            self.ready.put(query, document)
+
+    def check(self, schema: GraphQLSchema, query: str | None, document: DocumentNode,
+              operation: OperationDefinitionNode, operation_name: str | None,
+              variables: dict[str, Any] | None, context: Any) -> int | None:
+        """Raise the GraphQLError for the first limit the operation breaks; else its
+        estimated cost (None with variables graphql-core will refuse)."""
+        if operation.name is not None and isinstance(context, Context):
+            context.scope.report.operation = operation.name.value
+        model = self.model
+        assert model is not None  # set by build_schema
+        analysis = self.analyses.get((query, operation_name),
+                                     lambda: analyse(document, operation, model))
+        values = _coerced(schema, operation, variables, analysis.coerce)
+        if values is None:
+            return None  # bad variables: graphql-core reports them, before any call
+        check_operation(analysis, values, self.limits)
+        cost = analysis.cost if analysis.cost is not None \
+            else model.estimate(document, operation, values)
+        if cost > self.limits.max_cost:
+            raise _reject("QUERY_TOO_COSTLY", f"Query cost {cost} exceeds the limit of "
+                          f"{self.limits.max_cost}.", cost=cost,
+                          max_cost=self.limits.max_cost)
+        return cost
+
+    def results(self, cost: int | None, operation_extensions: dict[str, Any] | None
+                ) -> dict[str, Any]:
+        """`extensions.cost` for a client that sent `extensions: {"cost": true}`."""
+        if cost is None or not (operation_extensions or {}).get("cost"):
+            return {}
+        return {"cost": {"estimated": cost, "max": self.limits.max_cost}}
 
 
 class QueryLimits(SchemaExtension):
@@ -259,26 +296,10 @@ class QueryLimits(SchemaExtension):
 
     def _check(self, document: DocumentNode, operation: OperationDefinitionNode) -> None:
         context = self.execution_context
-        if operation.name is not None and isinstance(context.context, Context):
-            context.context.scope.report.operation = operation.name.value
-        model = self.state.model
-        assert model is not None  # set by build_schema
-        analysis = self.state.analyses.get((context.query, context.operation_name),
-                                           lambda: analyse(document, operation, model))
-        values = _coerced(context.schema._schema, operation, context.variables,
-                          analysis.coerce)
-        if values is None:
-            return  # bad variables: graphql-core reports them, before any call
-        check_operation(analysis, values, self.limits)
-        self.cost = analysis.cost if analysis.cost is not None \
-            else model.estimate(document, operation, values)
-        if self.cost > self.limits.max_cost:
-            raise _reject("QUERY_TOO_COSTLY", f"Query cost {self.cost} exceeds the limit of "
-                          f"{self.limits.max_cost}.", cost=self.cost,
-                          max_cost=self.limits.max_cost)
+        self.cost = self.state.check(context.schema._schema, context.query, document,
+                                     operation, context.operation_name, context.variables,
+                                     context.context)
+        self.state.remember(context.query, document)
 
     def get_results(self) -> dict[str, Any]:
-        asked = (self.execution_context.operation_extensions or {}).get("cost")
-        if not asked or self.cost is None:
-            return {}
-        return {"cost": {"estimated": self.cost, "max": self.limits.max_cost}}
+        return self.state.results(self.cost, self.execution_context.operation_extensions)

@@ -22,13 +22,16 @@ class TesseraReport(SchemaExtension):
         self.completeness = completeness
 
     def get_results(self) -> dict[str, Any]:
-        context = self.execution_context.context
-        if not isinstance(context, Context):
-            return {}
-        report = context.scope.report
-        out: dict[str, Any] = {}
-        if report.stale:
-            out["stale"] = report.stale
-        if self.completeness:
-            out["backends"] = dict(report.backends)
-        return {"tessera": out} if out else {}
+        return report_results(self.execution_context.context, self.completeness)
+
+
+def report_results(context: Any, completeness: bool) -> dict[str, Any]:
+    if not isinstance(context, Context):
+        return {}
+    report = context.scope.report
+    out: dict[str, Any] = {}
+    if report.stale:
+        out["stale"] = report.stale
+    if completeness:
+        out["backends"] = dict(report.backends)
+    return {"tessera": out} if out else {}
