@@ -44,6 +44,18 @@ class ConfigError(TesseraError):
         super().__init__(f"{where}{what}{problem}")
 
 
+def framed_out(error: BaseException) -> BaseException:
+    """`error`, kept as a value (a loader's slot, a field's error), without the
+    frames it was raised through when it is one of ours on purpose (a ClientError:
+    its message says all there is, and it is logged in one line). Those frames
+    hold what the failed call had read and, through the loader holding the error,
+    the whole request: a reference cycle only the cyclic collector would free."""
+    if isinstance(error, ClientError):
+        error.__traceback__ = None
+        error.__context__ = error.__cause__ = None
+    return error
+
+
 class ClientError(TesseraError):
     """An error whose message and extensions are safe to send to a client."""
 

@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 from ..backends import MISSING, BackendClient, CallScope
 from ..backends.urls import DOT_SEGMENTS, fill, key_list, list_chunks
-from ..errors import BackendBadResponse
+from ..errors import BackendBadResponse, framed_out
 
 Batch = Literal["comma", "repeat", "none"]
 Answer = Literal["entity", "map", "list"]
@@ -238,11 +238,12 @@ async def _outcomes(calls: list[Awaitable[Any]]) -> list[Any]:
     """Each call's result or exception, as `gather(..., return_exceptions=True)`
     gives them; a single call (the usual batch) is awaited without a task."""
     if len(calls) != 1:
-        return await asyncio.gather(*calls, return_exceptions=True)
+        return [framed_out(outcome) if isinstance(outcome, BaseException) else outcome
+                for outcome in await asyncio.gather(*calls, return_exceptions=True)]
     try:
         return [await calls[0]]
     except Exception as exc:
-        return [exc]
+        return [framed_out(exc)]
 
 
 async def _alone(binding: Rest, client: BackendClient, key: str,
