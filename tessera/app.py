@@ -36,7 +36,7 @@ from .web.health import Phase, healthz, readyz
 from .web.landing import endpoint
 from .web.ratelimit import RateLimiter
 from .web.rest import RestRoutes, http_error
-from .web.server import guarded_protocol
+from .web.server import guarded_protocol, settle_heap
 
 
 def serve_app() -> Starlette:
@@ -46,7 +46,9 @@ def serve_app() -> Starlette:
     configure_logging(settings.server)
     tracing.setup(settings.tracing)
     guarded_protocol(settings.server)  # this worker's slow-client deadlines
-    return create_app(settings)
+    app = create_app(settings)
+    settle_heap()
+    return app
 
 
 def create_app(settings: Settings | None = None,

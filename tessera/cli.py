@@ -80,12 +80,13 @@ def _serve(args: argparse.Namespace) -> int:
     from .app import create_app
     from .observability import tracing
     from .web.health import DrainingServer
-    from .web.server import raise_fd_limit, uvicorn_options
+    from .web.server import raise_fd_limit, settle_heap, uvicorn_options
 
     tracing.setup(settings.tracing)
     raise_fd_limit(server.max_connections + _backend_connections(gateway) + 64)
     config = uvicorn.Config(create_app(settings, graph=gateway.graph), host=host, port=port,
                             **uvicorn_options(settings))
+    settle_heap()
     DrainingServer(config, server.drain_delay_s).run()
     return 0
 

@@ -42,3 +42,21 @@ async def test_an_answered_request_leaves_no_reference_cycle(
             gc.set_debug(0)
             gc.garbage.clear()
     assert not left, left
+
+
+def test_a_served_worker_freezes_its_startup_heap_and_raises_the_threshold(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from tessera.app import serve_app
+    from tessera.web.server import YOUNG_THRESHOLD
+
+    config = tmp_path / "tessera.toml"
+    config.write_text("[server]\nlog_level = \"warning\"\n")
+    monkeypatch.setenv("TESSERA_CONFIG", str(config))
+    threshold = gc.get_threshold()
+    try:
+        serve_app()
+        assert gc.get_threshold()[0] == YOUNG_THRESHOLD
+        assert gc.get_freeze_count() > 10_000  # the schema, the graph, the app
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)

