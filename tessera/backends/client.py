@@ -200,7 +200,7 @@ class BackendClient:
         try:
             permit = self.breaker.acquire()
         except CircuitOpen:
-            metrics.BACKEND_CALLS.labels(self.service, "circuit_open").inc()
+            metrics.child(metrics.BACKEND_CALLS, self.service, "circuit_open").inc()
             raise BackendUnavailable(
                 self.service, "is not being called: its circuit is open after repeated "
                 f"failures (next try in {self.breaker.retry_after():.1f} s)",
@@ -222,11 +222,11 @@ class BackendClient:
             raise
         finally:
             verdict()
-            metrics.BACKEND_CALLS.labels(self.service, outcome).inc()
+            metrics.child(metrics.BACKEND_CALLS, self.service, outcome).inc()
             if started is not None:
                 seconds = time.perf_counter() - started
                 self.recent.record(seconds, ok=verdict != permit.failure)
-                metrics.BACKEND_SECONDS.labels(self.service).observe(seconds)
+                metrics.child(metrics.BACKEND_SECONDS, self.service).observe(seconds)
 
     async def _get_once(self, target: str, timeout: float, scope: CallScope,
                         missing_ok: bool) -> Any:

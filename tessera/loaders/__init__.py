@@ -154,14 +154,9 @@ def make_loaders(backends: Backends, scope: CallScope, named: dict[str, Rest] | 
     return Loaders(backends, scope, caching=batching, named=named)
 
 
-_SIZES: dict[str, Any] = {}  # the batch-size histogram per binding label, made once
-
-
 def _counted(label: str, fn: BatchFn) -> BatchFn:
     """`fn`, with its batch sizes measured and, when tracing, a span per batch."""
-    sizes = _SIZES.get(label)
-    if sizes is None:
-        sizes = _SIZES[label] = metrics.BATCH_SIZE.labels(label)
+    sizes = metrics.child(metrics.BATCH_SIZE, label)
 
     async def counted(keys: list[Any]) -> list[Any]:
         sizes.observe(len(keys))

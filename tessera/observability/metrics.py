@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -60,6 +61,18 @@ REDIS_UP = Gauge("tessera_redis_up", "1 while Redis ([redis] url) answers, 0 whi
                  "serves without it", multiprocess_mode="livemin")
 
 _operations: set[str] = set()
+_children: dict[tuple[str, ...], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, made once (labels() takes a lock and builds a key on
+    every call; here a call is a dict lookup). The label sets are bounded: services,
+    outcomes, kinds, and at most MAX_OPERATIONS operation names."""
+    key = (metric._name, *labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
 
 
 def operation_label(name: str | None) -> str:

@@ -60,8 +60,8 @@ def observe(kind: str, request_id: str, headers: Mapping[str, str]) -> Iterator[
         metrics.IN_FLIGHT.dec()
     seconds = time.perf_counter() - started
     label = seen.operation if kind == "rest" else metrics.operation_label(seen.operation)
-    metrics.REQUESTS.labels(kind, label, seen.outcome).inc()
-    metrics.REQUEST_SECONDS.labels(kind).observe(seconds)
+    metrics.child(metrics.REQUESTS, kind, str(label), seen.outcome).inc()
+    metrics.child(metrics.REQUEST_SECONDS, kind).observe(seconds)
     logs.log_request(kind=kind, status=seen.status, operation=seen.operation,
                      outcome=seen.outcome, duration_ms=round(seconds * 1000, 1),
                      backend_calls=seen.calls, **seen.fields)

@@ -35,10 +35,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from graphql import (
+    GraphQLBoolean,
     GraphQLField,
+    GraphQLID,
     GraphQLObjectType,
     GraphQLResolveInfoHelpers,
     GraphQLSchema,
+    GraphQLString,
     Undefined,
     is_leaf_type,
     is_non_null_type,
@@ -91,8 +94,7 @@ def readers(schema: GraphQLSchema) -> dict[str, dict[str, Reader | Settled]]:
             read = spec.settled_reader() if spec is not None else None
             if is_leaf_type(inner):
                 if getattr(field.resolve, "_is_default", False):
-                    fields[field_name] = _plain(definition.python_name,
-                                                inner.coerce_output_value, nullable)
+                    fields[field_name] = _plain(definition.python_name, inner, nullable)
                 elif read is not None:
                     fields[field_name] = _settled(read, inner.coerce_output_value, nullable)
             elif read is not None and spec is not None:
@@ -171,10 +173,12 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
                                              field_path, value, position_context))
                 else:
                     result = read(source_value, context)
-                    if result is _SLOW:
-                        result = self.execute_field(
-                            parent_type, source_value, field_details_list,
-                            Path(path, response_name, parent_type.name), position_context)
+                    if result is not _SLOW:  # a leaf's value: never awaitable
+                        results[response_name] = result
+                        continue
+                    result = self.execute_field(
+                        parent_type, source_value, field_details_list,
+                        Path(path, response_name, parent_type.name), position_context)
                 if result is not Undefined:
                     results[response_name] = result
                     if is_awaitable(result):
@@ -263,14 +267,26 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
 _SLOW: Any = object()
 
 
-def _plain(attr: str, coerce: Callable[[Any], Any], nullable: bool) -> Reader:
+def _plain(attr: str, kind: Any, nullable: bool) -> Reader:
+    coerce = kind.coerce_output_value
+    name: str = kind.name
+    same = _AS_IS.get(name) if _BUILT_IN.get(name) is kind else None
+
     def read(source: Any, context: Any) -> Any:
         try:
             value = getattr(source, attr)
         except Exception:
             return _SLOW
+        if type(value) is same:  # what the scalar would give back unchanged
+            return value
         return _coerced(value, coerce, nullable)
     return read
+
+
+# The built-in scalars that give back a value of this exact type as it is.
+_BUILT_IN: dict[str, Any] = {"String": GraphQLString, "ID": GraphQLID,
+                             "Boolean": GraphQLBoolean}
+_AS_IS: dict[str, type] = {"String": str, "ID": str, "Boolean": bool}
 
 
 def _settled(load: Reader, coerce: Callable[[Any], Any], nullable: bool) -> Reader:
