@@ -59,27 +59,18 @@ def _object_builder(cls: type, service: str) -> Build:
                                   include_extras=True)
     resolved = _resolved_fields(cls)
     readers: list[tuple[str, str, Callable[[Any], Any]]] = []
+    exact: list[type | None] = []
     for f in dataclasses.fields(cls):
         if f.name in resolved or f.name not in hints:
             continue
         key = f.metadata.get(_SOURCE, f.name) if f.metadata else f.name
         readers.append((f.name, key, _checker(hints[f.name], service, key)))
+        exact.append(_EXACT.get(_unwrap(hints[f.name])[0]))
 
     if _plain_init(cls, {name for name, _, _ in readers}):
         # The dataclass __init__ would only assign these fields: fill the instance's
         # __dict__ directly (a record per item of every list an answer holds).
-        new = object.__new__
-
-        def build(record: Any) -> Any:
-            if not isinstance(record, dict):
-                raise BackendBadResponse(service,
-                                         f"sent a {cls.__name__} that is not an object")
-            made: Any = new(cls)
-            made.__dict__.update({name: check(record.get(key))
-                                  for name, key, check in readers})
-            return made
-
-        return build
+        return _plain_builder(cls, service, readers, exact)
 
     def build_by_init(record: Any) -> Any:
         if not isinstance(record, dict):
@@ -87,6 +78,34 @@ def _object_builder(cls: type, service: str) -> Build:
         return cls(**{name: check(record.get(key)) for name, key, check in readers})
 
     return build_by_init
+
+
+def _plain_builder(cls: type, service: str, readers: list[tuple[str, str, Build]],
+                   exact: list[type | None]) -> Build:
+    """The builder as one generated function, as dataclasses makes __init__: per
+    field, the record's value, kept as it is when it has its scalar's usual JSON
+    type, else given to the field's check (which converts it or refuses it)."""
+    names: dict[str, Any] = {"new": object.__new__, "cls": cls, "BackendBadResponse":
+                             BackendBadResponse, "service": service,
+                             "refused": f"sent a {cls.__name__} that is not an object"}
+    lines = ["def build(record):",
+             "    if type(record) is not dict and not isinstance(record, dict):",
+             "        raise BackendBadResponse(service, refused)",
+             "    get = record.get"]
+    for index, ((_, key, check), kind) in enumerate(zip(readers, exact, strict=True)):
+        names[f"key{index}"], names[f"check{index}"] = key, check
+        lines.append(f"    v{index} = get(key{index})")
+        if kind is not None:
+            names[f"kind{index}"] = kind
+            lines.append(f"    if type(v{index}) is not kind{index}:")
+            lines.append(f"        v{index} = check{index}(v{index})")
+        else:
+            lines.append(f"    v{index} = check{index}(v{index})")
+    filled = ", ".join(f"{name!r}: v{index}" for index, (name, _, _) in enumerate(readers))
+    lines += ["    made = new(cls)", f"    made.__dict__.update({{{filled}}})", "    return made"]
+    exec("\n".join(lines), names)  # noqa: S102 - names and keys are passed as values
+    built: Build = names["build"]
+    return built
 
 
 def _plain_init(cls: type, filled: set[str]) -> bool:
