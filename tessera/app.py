@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .compose.graph import Graph
 from .config import Settings, load_settings
@@ -37,6 +38,24 @@ from .web.landing import endpoint
 from .web.ratelimit import RateLimiter
 from .web.rest import RestRoutes, http_error
 from .web.server import guarded_protocol, settle_heap
+
+
+class TesseraApp(Starlette):
+    """The Starlette app, with `/graphql` (the hot path) handed straight to its
+    endpoint when no middleware is configured: Starlette's error and exception
+    middleware and its router add a layer per message and per await for nothing
+    there (the endpoint answers every error itself; an unexpected exception still
+    reaches uvicorn, which logs it and answers 500, as the error middleware would)."""
+
+    graphql: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.graphql is not None and scope["type"] == "http" \
+                and scope["path"] == "/graphql" and not scope.get("root_path"):
+            scope["app"] = self
+            await self.graphql(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def serve_app() -> Starlette:
@@ -98,8 +117,10 @@ def create_app(settings: Settings | None = None,
                              allow_credentials=cors.allow_credentials,
                              expose_headers=["x-request-id", "x-tessera-partial", "retry-after"],
                              max_age=cors.max_age_s)] if cors.allow_origins else []
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
-                    exception_handlers={HTTPException: http_error})
+    app = TesseraApp(routes=routes, lifespan=lifespan, middleware=middleware,
+                     exception_handlers={HTTPException: http_error})
+    if not middleware:
+        app.graphql = graphql
     app.router.default = RestRoutes(aggregator, limiter)  # routes, else a JSON 404
     app.state.settings = settings
     app.state.schema = schema

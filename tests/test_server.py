@@ -131,3 +131,28 @@ async def test_connections_never_wait_for_a_delayed_ack() -> None:
     assert not await _accepted_nodelay(unnamed, fix=False)
     unnamed = socket.create_server(("127.0.0.1", 0))
     assert await _accepted_nodelay(unnamed, fix=True)
+
+
+def test_graphql_is_served_without_starlettes_layers_and_a_bug_is_still_a_bare_500(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """/graphql goes straight to its endpoint (no middleware configured); with CORS
+    configured it goes through Starlette. Either way an unexpected exception in the
+    endpoint is uvicorn's plain 500, with no stack trace in the answer, and the
+    server keeps serving."""
+    from tessera.web.graphql import GraphQLHTTP
+
+    async def broken(self: GraphQLHTTP, request: object) -> object:
+        raise RuntimeError("a bug with a secret in its message")
+
+    for cors in ([], ["https://app.example"]):
+        app = create_app(parse_settings({"server": {"cors": {"allow_origins": cors}}}))
+        assert (app.graphql is not None) == (not cors)  # type: ignore[attr-defined]
+        with live_server(app, log_level="critical") as base:
+            ok = httpx.post(f"{base}/graphql", json={"query": "{ __typename }"})
+            assert ok.json() == {"data": {"__typename": "Query"}}
+            monkeypatch.setattr(GraphQLHTTP, "handle", broken)
+            failed = httpx.post(f"{base}/graphql", json={"query": "{ __typename }"})
+            monkeypatch.undo()
+            assert failed.status_code == 500
+            assert "secret" not in failed.text and "Traceback" not in failed.text
+            assert httpx.get(f"{base}/healthz").status_code == 200
