@@ -17,7 +17,9 @@ after round (median of `--rounds`, 3). Queries are sent with variables, as
 clients send them. For each query it warms up, then drives the gateway with wrk
 and prints rps, p50, p99, the gateway's CPU time per request (from /proc, every
 process of the gateway), backend calls per request (counted by the demo
-services), peak RSS and the floor (latency x dependent hops), then Tessera's
+services), peak RSS, the floor (latency x dependent hops) and the floor measured
+(hops x the median time of one call to the demo services alone, timers and
+HTTP exchange included: what the backends themselves allow), then Tessera's
 ratios to the peer from the same run. Q4 is the blog example's N+1 query (the
 peer serves the shop only). Cross-request caching is off. Figures also go to
 benchmarks/results/.
@@ -26,6 +28,7 @@ benchmarks/results/.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
@@ -85,6 +88,9 @@ class Row:
     peak_rss_mb: float
     floor_ms: int
     errors: int
+    # hops x the median time of one call to the demo backends alone, at this latency:
+    # the floor measured (what the backends themselves take), next to the nominal one
+    measured_floor_ms: float = 0.0
 
 
 def _taskset(cores: str | None) -> list[str]:
@@ -337,12 +343,33 @@ def measure(args: argparse.Namespace) -> list[Row]:
                     backends += ["--config", str(folder / "tessera.toml")]
                 with _process(backends, f"http://127.0.0.1:{BACKEND_PORT}/_demo/calls",
                               "demo backends"):
-                    rows += _run_gateways(args, tmp, chosen, latency, graph, queries)
+                    call_ms = _lone_call_ms() if latency else 0.0
+                    rows += _run_gateways(args, tmp, chosen, latency, graph, queries, call_ms)
     return rows
 
 
+def _lone_call_ms(samples: int = 21) -> float:
+    """The median time, in ms, of one call to a demo service with nothing else
+    running: a path it does not serve, so its answer (a 404 after the latency) is
+    the least work it does. Hops times this is the floor as the backends allow it
+    (their timers and HTTP exchange included), next to latency x hops."""
+    connection = http.client.HTTPConnection("127.0.0.1", BACKEND_PORT, timeout=10)
+    times = []
+    try:
+        for _ in range(samples + 2):  # the first two open the connection and warm up
+            started = time.perf_counter()
+            connection.request("GET", "/_floor_probe")
+            connection.getresponse().read()
+            times.append(time.perf_counter() - started)
+    finally:
+        connection.close()
+    kept = sorted(times[2:])
+    return round(kept[len(kept) // 2] * 1000, 2)
+
+
 def _run_gateways(args: argparse.Namespace, tmp: Path, chosen: list[tuple[str, int]],
-                  latency: int, graph: str, queries: list[str]) -> list[Row]:
+                  latency: int, graph: str, queries: list[str],
+                  call_ms: float = 0.0) -> list[Row]:
     """Every variant's gateway up at once, each on its own port (idle ones cost
     nothing), driven in turn, round after round: a slow patch of the machine then
     falls on every variant alike instead of on whichever ran last. Each figure is
@@ -382,7 +409,7 @@ def _run_gateways(args: argparse.Namespace, tmp: Path, chosen: list[tuple[str, i
                             variant, name, latency, connections, workers, round(result["rps"]),
                             result["p50"], result["p99"], round(cpu / n * 1e6),
                             calls[(variant, workers)], round(_rss_mb(proc.pid), 1),
-                            hops * latency, int(result["errors"])))
+                            hops * latency, int(result["errors"]), round(hops * call_ms, 1)))
                 for measured in samples.values():
                     row = sorted(measured, key=lambda r: r.cpu_us_per_req)[len(measured) // 2]
                     print(_format(row), flush=True)
@@ -416,13 +443,14 @@ def soak(args: argparse.Namespace) -> dict[str, float]:
 
 HEADER = (f"{'variant':<8} {'query':<5} {'lat':>4} {'conn':>4} {'wrk':>3} {'rps':>6} "
           f"{'p50 ms':>7} {'p99 ms':>7} {'cpu µs/req':>10} {'calls/req':>9} "
-          f"{'rss MB':>7} {'floor':>5} {'errs':>4}")
+          f"{'rss MB':>7} {'floor':>5} {'meas.':>5} {'errs':>4}")
 
 
 def _format(r: Row) -> str:
     return (f"{r.variant:<8} {r.query:<5} {r.latency_ms:>4} {r.connections:>4} {r.workers:>3} "
             f"{r.rps:>6} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} {r.cpu_us_per_req:>10} "
-            f"{r.calls_per_req:>9} {r.peak_rss_mb:>7} {r.floor_ms:>5} {r.errors:>4}")
+            f"{r.calls_per_req:>9} {r.peak_rss_mb:>7} {r.floor_ms:>5} "
+            f"{r.measured_floor_ms:>5} {r.errors:>4}")
 
 
 def ratios(rows: list[Row], other: str = "node") -> list[str]:
