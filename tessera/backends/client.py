@@ -290,8 +290,14 @@ class _Pool:
             cache_control = response.headers.get("cache-control")
             if not client.wants_body(response.status, missing_ok):
                 return cache_control, None
-            body = await read_chunks(response.headers, response.content.iter_chunked(PIECE),
-                                     self._cap, client.service)
+            length = response.content_length
+            if length is not None and length <= self._cap \
+                    and "content-encoding" not in response.headers:
+                body = await response.read()  # the declared length, read at once
+            else:
+                body = await read_chunks(response.headers,
+                                         response.content.iter_chunked(PIECE), self._cap,
+                                         client.service)
         return cache_control, body
 
     async def aclose(self) -> None:
