@@ -171,6 +171,54 @@ async def test_values_graphql_core_must_judge_get_its_errors_at_the_same_paths()
     assert ours.data is not None and len(ours.errors or []) >= 5
 
 
+class _Raising:
+    @property
+    def one(self) -> Item:
+        raise RuntimeError("attribute failed")
+
+
+@strawberry.type
+class Holder:
+    one: Item | None
+    must: Item
+    many: list[Item | None] | None
+    strict: list[Item]
+
+
+@strawberry.type
+class Holders:
+    @strawberry.field
+    def holders(self) -> list[Holder | None]:
+        fine = Item(name="fine", count=1, ratio=0.5, flag=True)
+        return [
+            Holder(one=fine, must=fine, many=[fine, None], strict=[fine]),
+            Holder(one=None, must=None, many=None, strict=[fine]),  # type: ignore[arg-type]
+            Holder(one=ValueError("an error as a value"), must=fine,  # type: ignore[arg-type]
+                   many="not a list", strict=[None]),  # type: ignore[arg-type]
+            Holder(one={"name": "a dict"}, must=fine, many=[1, fine],  # type: ignore[arg-type]
+                   strict=fine),  # type: ignore[arg-type]
+            _Raising(),  # type: ignore[list-item]
+        ]
+
+
+@pytest.mark.anyio
+async def test_records_own_objects_and_lists_get_the_same_errors_both_ways() -> None:
+    """Object and list fields a record holds itself (no resolver) are read in place;
+    every value graphql-core must judge is judged the same."""
+    schema = build_schema(Settings(), Graph(query=Holders))
+    fast = schema.execution_context_class
+    assert issubclass(fast, Execution) and "many" in fast.readers["Holder"]
+    query = ("{ holders { one { name count } must { name } many { name flag } "
+             "strict { count } } }")
+    ours = await schema.execute(query)
+    schema.execution_context_class = REFERENCE
+    theirs = await schema.execute(query)
+    assert ours.data == theirs.data
+    assert [(e.message, e.path) for e in ours.errors or []] == \
+        [(e.message, e.path) for e in theirs.errors or []]
+    assert ours.data is not None and len(ours.errors or []) >= 5
+
+
 @pytest.mark.anyio
 async def test_a_stale_prefetched_scalar_is_still_reported_at_its_path() -> None:
     """A linked scalar read in place (stock, loaded with its products) that is a stale

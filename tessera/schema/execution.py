@@ -97,9 +97,13 @@ def readers(schema: GraphQLSchema) -> dict[str, dict[str, Reader | Settled]]:
                     fields[field_name] = _plain(definition.python_name, inner, nullable)
                 elif read is not None:
                     fields[field_name] = _settled(read, inner.coerce_output_value, nullable)
-            elif read is not None and spec is not None:
+            else:
                 direct = inner if is_object_type(inner) and inner.is_type_of is None else None
-                fields[field_name] = Settled(read, field, spec.target, direct)
+                if read is not None and spec is not None:
+                    fields[field_name] = Settled(read, field, spec.target, direct)
+                elif getattr(field.resolve, "_is_default", False):  # a record's own data
+                    fields[field_name] = Settled(_attribute(definition.python_name), field,
+                                                 None, direct)
         if fields:
             found[name] = fields
     return found
@@ -287,6 +291,17 @@ def _plain(attr: str, kind: Any, nullable: bool) -> Reader:
 _BUILT_IN: dict[str, Any] = {"String": GraphQLString, "ID": GraphQLID,
                              "Boolean": GraphQLBoolean}
 _AS_IS: dict[str, type] = {"String": str, "ID": str, "Boolean": bool}
+
+
+def _attribute(attr: str) -> Reader:
+    """An object or list held by the parent itself (no resolver): read in place,
+    or NOTHING when reading fails (graphql-core then reports it)."""
+    def read(source: Any, context: Any) -> Any:
+        try:
+            return getattr(source, attr)
+        except Exception:
+            return NOTHING
+    return read
 
 
 def _settled(load: Reader, coerce: Callable[[Any], Any], nullable: bool) -> Reader:
