@@ -73,6 +73,16 @@ def _too_large(service: str, cap: int) -> BackendBadResponse:
     return BackendBadResponse(service, f"answered with more than {cap} bytes")
 
 
+def plain_length(headers: Mapping[str, str]) -> int | None:
+    """The length a body declares when it arrives as it is (no content-encoding, or
+    identity): then it is exactly that many bytes; None otherwise."""
+    declared = headers.get("content-length")
+    if declared is None or not declared.isdigit() \
+            or headers.get("content-encoding", "").strip().lower() not in ("", "identity"):
+        return None
+    return int(declared)
+
+
 async def read_capped(response: httpx.Response, cap: int, service: str) -> bytes:
     """An httpx response's body, decoded, or BackendBadResponse once more than `cap`
     bytes arrive (see `read_chunks`)."""
@@ -92,8 +102,8 @@ async def read_chunks(headers: Mapping[str, str], raw: AsyncIterator[bytes], cap
     keeps this frame alive (in a loader's result, in a reference cycle until the
     collector runs), and it must not keep `cap` bytes alive with it."""
     make = _decoder(headers.get("content-encoding", ""), service)
-    declared = headers.get("content-length")
-    if make is None and declared is not None and declared.isdigit() and int(declared) > cap:
+    declared = plain_length(headers)
+    if declared is not None and declared > cap:
         raise _too_large(service, cap)
     inflater = make() if make is not None else None
     chunks: list[bytes] = []

@@ -42,7 +42,7 @@ from ..resilience import (
     RetryBudget,
 )
 from ..resilience.cache import EntityCache
-from .body import ACCEPT_ENCODING, PIECE, read_capped, read_chunks
+from .body import ACCEPT_ENCODING, PIECE, plain_length, read_capped, read_chunks
 from .recent import RecentCalls
 from .scope import OK, CallScope, outcome_of
 from .urls import MAX_URL_CHARS, with_query
@@ -290,9 +290,8 @@ class _Pool:
             cache_control = response.headers.get("cache-control")
             if not client.wants_body(response.status, missing_ok):
                 return cache_control, None
-            length = response.content_length
-            if length is not None and length <= self._cap \
-                    and "content-encoding" not in response.headers:
+            length = plain_length(response.headers)
+            if length is not None and length <= self._cap:
                 body = await response.read()  # the declared length, read at once
             else:
                 body = await read_chunks(response.headers,
@@ -386,31 +385,29 @@ def map_httpx_errors(service: str, timeout: float) -> Iterator[None]:
                 and not isinstance(cause, TimeoutError)):
             # httpx-aiohttp maps every aiohttp connection error (a reset, a dropped
             # connection) to ConnectTimeout; only aiohttp's own timeouts are timeouts.
-            log.warning("backend %s unreachable: %s", service, exc)
-            raise BackendUnavailable(service, "is unreachable (connection failed)") from exc
+            raise _unreachable(service, exc) from exc
         log.warning("backend %s timed out after %.0f ms", service, timeout * 1000)
         raise BackendTimeout(service, f"did not answer within {timeout * 1000:.0f} ms") \
             from exc
     except (httpx.DecodingError, httpx.ProtocolError) as exc:
         raise _malformed(service, exc) from exc
-    except httpx.TransportError as exc:
+    except (httpx.TransportError, aiohttp.ClientPayloadError) as exc:
+        # a connection that failed, or a body cut short or refused by the parser
         if _malformed_payload(exc):
             raise _malformed(service, exc) from exc
-        log.warning("backend %s unreachable: %s", service, exc)
-        raise BackendUnavailable(service, "is unreachable (connection failed)") from exc
-    except aiohttp.ClientPayloadError as exc:  # a body cut short, or one the parser refused
-        if _malformed_payload(exc):
-            raise _malformed(service, exc) from exc
-        log.warning("backend %s unreachable: %s", service, exc)
-        raise BackendUnavailable(service, "is unreachable (connection failed)") from exc
+        raise _unreachable(service, exc) from exc
     except aiohttp.ClientConnectionError as exc:  # refused, reset, dropped
-        log.warning("backend %s unreachable: %s", service, exc)
-        raise BackendUnavailable(service, "is unreachable (connection failed)") from exc
+        raise _unreachable(service, exc) from exc
     except (httpx.HTTPError, aiohttp.ClientError,
             aiohttp.http_exceptions.HttpProcessingError) as exc:
         # aiohttp's ClientResponseError for a malformed head (httpx-aiohttp passes it
         # through unmapped), and whatever else either library raises
         raise _malformed(service, exc) from exc
+
+
+def _unreachable(service: str, exc: BaseException) -> BackendUnavailable:
+    log.warning("backend %s unreachable: %s", service, exc)
+    return BackendUnavailable(service, "is unreachable (connection failed)")
 
 
 def _malformed(service: str, exc: BaseException) -> BackendBadResponse:

@@ -58,30 +58,30 @@ def _object_builder(cls: type, service: str) -> Build:
     hints = typing.get_type_hints(cls, globalns=vars(sys.modules[cls.__module__]),
                                   include_extras=True)
     resolved = _resolved_fields(cls)
-    readers: list[tuple[str, str, Callable[[Any], Any]]] = []
-    exact: list[type | None] = []
+    # per data field: (its name, its record key, its check, its scalar's usual JSON type)
+    readers: list[tuple[str, str, Build, type | None]] = []
     for f in dataclasses.fields(cls):
         if f.name in resolved or f.name not in hints:
             continue
         key = f.metadata.get(_SOURCE, f.name) if f.metadata else f.name
-        readers.append((f.name, key, _checker(hints[f.name], service, key)))
-        exact.append(_EXACT.get(_unwrap(hints[f.name])[0]))
+        readers.append((f.name, key, _checker(hints[f.name], service, key),
+                        _EXACT.get(_unwrap(hints[f.name])[0])))
 
-    if _plain_init(cls, {name for name, _, _ in readers}):
+    if _plain_init(cls, {reader[0] for reader in readers}):
         # The dataclass __init__ would only assign these fields: fill the instance's
         # __dict__ directly (a record per item of every list an answer holds).
-        return _plain_builder(cls, service, readers, exact)
+        return _plain_builder(cls, service, readers)
 
     def build_by_init(record: Any) -> Any:
         if not isinstance(record, dict):
             raise BackendBadResponse(service, f"sent a {cls.__name__} that is not an object")
-        return cls(**{name: check(record.get(key)) for name, key, check in readers})
+        return cls(**{name: check(record.get(key)) for name, key, check, _ in readers})
 
     return build_by_init
 
 
-def _plain_builder(cls: type, service: str, readers: list[tuple[str, str, Build]],
-                   exact: list[type | None]) -> Build:
+def _plain_builder(cls: type, service: str,
+                   readers: list[tuple[str, str, Build, type | None]]) -> Build:
     """The builder as one generated function, as dataclasses makes __init__: per
     field, the record's value, kept as it is when it has its scalar's usual JSON
     type, else given to the field's check (which converts it or refuses it)."""
@@ -92,7 +92,7 @@ def _plain_builder(cls: type, service: str, readers: list[tuple[str, str, Build]
              "    if type(record) is not dict and not isinstance(record, dict):",
              "        raise BackendBadResponse(service, refused)",
              "    get = record.get"]
-    for index, ((_, key, check), kind) in enumerate(zip(readers, exact, strict=True)):
+    for index, (_, key, check, kind) in enumerate(readers):
         names[f"key{index}"], names[f"check{index}"] = key, check
         lines.append(f"    v{index} = get(key{index})")
         if kind is not None:
@@ -101,7 +101,7 @@ def _plain_builder(cls: type, service: str, readers: list[tuple[str, str, Build]
             lines.append(f"        v{index} = check{index}(v{index})")
         else:
             lines.append(f"    v{index} = check{index}(v{index})")
-    filled = ", ".join(f"{name!r}: v{index}" for index, (name, _, _) in enumerate(readers))
+    filled = ", ".join(f"{reader[0]!r}: v{index}" for index, reader in enumerate(readers))
     lines += ["    made = new(cls)", f"    made.__dict__.update({{{filled}}})", "    return made"]
     exec("\n".join(lines), names)  # noqa: S102 - names and keys are passed as values
     built: Build = names["build"]

@@ -63,10 +63,9 @@ class _Tessera:
                       operation_name: str | None = None,
                       allowed_operation_types: Iterable[OperationType] | None = None,
                       operation_extensions: dict[str, Any] | None = None) -> ExecutionResult:
-        schema = cast(strawberry.Schema, self)
         document = self.limits.ready.get(query) if query is not None else None
         if document is not None and root_value is None:
-            result = await self._execute_ready(schema, query, document, variable_values,
+            result = await self._execute_ready(query, document, variable_values,
                                                context_value, operation_name,
                                                allowed_operation_types, operation_extensions)
             if result is not None:
@@ -76,12 +75,13 @@ class _Tessera:
             allowed_operation_types, operation_extensions)
         return answer
 
-    async def _execute_ready(self, schema: strawberry.Schema, query: str | None,
-                             document: DocumentNode, variables: dict[str, Any] | None,
-                             context: Any, operation_name: str | None,
+    async def _execute_ready(self, query: str | None, document: DocumentNode,
+                             variables: dict[str, Any] | None, context: Any,
+                             operation_name: str | None,
                              allowed: Iterable[OperationType] | None,
                              operation_extensions: dict[str, Any] | None
                              ) -> ExecutionResult | None:
+        schema = cast(strawberry.Schema, self)
         operation = get_operation_ast(document, operation_name)
         if operation is None or OperationType(operation.operation.value) not in (
                 allowed if allowed is not None else DEFAULT_ALLOWED_OPERATION_TYPES):

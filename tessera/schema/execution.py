@@ -15,7 +15,9 @@ gateway's answer need none of it:
   already finished (prefetched with the parent, `compose.lookahead`) is that
   load's value through `Link.finish`: inline for a scalar, handed to
   graphql-core's `complete_value` for an object or list, when nothing selected
-  below it would be prefetched by its resolver.
+  below it would be prefetched by its resolver;
+- an object or list field the record holds itself (no resolver: `Order.items`)
+  is `getattr(parent, python_name)`, completed the same way.
 
 Anything else takes graphql-core's own path, unchanged: fields with arguments,
 `__typename`, loads not finished, failed or stale, and every value where the
@@ -76,8 +78,9 @@ class Settled:
 
 def readers(schema: GraphQLSchema) -> dict[str, dict[str, Reader | Settled]]:
     """Per object type name, the fields that can be read in place, by GraphQL name:
-    plain leaf fields, and linked fields keyed by their parent
-    (`Link.settled_reader`): scalars inline, objects and lists as `Settled`."""
+    plain leaf fields, linked fields keyed by their parent (`Link.settled_reader`:
+    scalars inline, objects and lists as `Settled`), and a record's own objects
+    and lists (as `Settled`)."""
     found: dict[str, dict[str, Reader | Settled]] = {}
     for name, kind in schema.type_map.items():
         if not is_object_type(kind) or name.startswith("__"):
@@ -273,8 +276,7 @@ _SLOW: Any = object()
 
 def _plain(attr: str, kind: Any, nullable: bool) -> Reader:
     coerce = kind.coerce_output_value
-    name: str = kind.name
-    same = _AS_IS.get(name) if _BUILT_IN.get(name) is kind else None
+    same = next((as_is for scalar, as_is in _AS_IS if scalar is kind), None)
 
     def read(source: Any, context: Any) -> Any:
         try:
@@ -288,9 +290,8 @@ def _plain(attr: str, kind: Any, nullable: bool) -> Reader:
 
 
 # The built-in scalars that give back a value of this exact type as it is.
-_BUILT_IN: dict[str, Any] = {"String": GraphQLString, "ID": GraphQLID,
-                             "Boolean": GraphQLBoolean}
-_AS_IS: dict[str, type] = {"String": str, "ID": str, "Boolean": bool}
+_AS_IS: tuple[tuple[Any, type], ...] = ((GraphQLString, str), (GraphQLID, str),
+                                        (GraphQLBoolean, bool))
 
 
 def _attribute(attr: str) -> Reader:
