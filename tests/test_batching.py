@@ -3,12 +3,17 @@ proven by counting and reading the calls the backends received."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
 import httpx
 import pytest
 from conftest import Recorder, gateway, gql
 from faults import FaultServer
+
+from tessera.loaders import _Loader
+from tessera.loaders.batching import Batcher
 
 pytestmark = pytest.mark.anyio
 
@@ -25,6 +30,43 @@ async def test_twenty_orders_cost_one_call_per_backend() -> None:
     assert [o["id"] for o in orders] == ids
     assert len({o["user"]["name"] for o in orders}) > 1  # really many users
     assert recorder.counts() == {"orders": 1, "users": 1, "products": 1, "inventory": 1}
+
+
+async def test_loads_reached_over_several_iterations_make_one_call_per_hop() -> None:
+    # the items' products are awaited some directly, some through asyncio.wait, so
+    # their stock loads arrive an iteration apart: dispatching at the first quiet
+    # tick of the loop made two inventory calls here
+    recorder = Recorder()
+    async with gateway(transport=recorder) as client:
+        body = await gql(client, '{ user(id: "7") { orders(limit: 5) { items { '
+                                 'product { name stock reviews { rating } } } } } }')
+    assert "errors" not in body
+    assert len(body["data"]["user"]["orders"]) == 5
+    assert recorder.counts() == {"users": 1, "orders": 1, "products": 1, "inventory": 1,
+                                 "reviews": 1}
+
+
+async def test_a_request_dispatches_when_its_own_work_goes_quiet() -> None:
+    batcher, other = Batcher(), Batcher()
+    batches: list[list[Any]] = []
+
+    async def fetch(keys: list[Any]) -> list[Any]:
+        batches.append(keys)
+        return [key.upper() for key in keys]
+
+    loader = _Loader(fetch, batcher)
+    first = loader.load("a")
+    for _ in range(5):  # the request still executing objects: its loads wait
+        batcher.worked()
+        await asyncio.sleep(0)  # one loop iteration
+        assert loader._queue
+    second = loader.load("b")
+    for _ in range(3):  # another request's work does not hold this one back
+        other.worked()
+        await asyncio.sleep(0)
+    assert not loader._queue
+    assert await first == "A" and await second == "B"
+    assert batches == [["a", "b"]]
 
 
 async def test_equal_keys_are_fetched_once() -> None:

@@ -98,7 +98,7 @@ class Loaders:
         self.caching = caching
         self._named = named or {}
         self._made: dict[int, AnyLoader] = {}
-        self._batcher = Batcher()
+        self.batcher = Batcher()  # shared by its loaders; told of executor work too
 
     def __getitem__(self, binding: Rest) -> AnyLoader:
         made = self._made.get(id(binding))
@@ -117,7 +117,7 @@ class Loaders:
         fn = _counted(binding.label, partial(_fetch, binding, client, self.scope))
         if not self.caching:
             return DataLoader(batch_load_fn=fn, batch=False, cache=False)
-        return _Loader(fn, self._batcher)
+        return _Loader(fn, self.batcher)
 
 
 async def _fetch(binding: Rest, client: Any, scope: CallScope, keys: list[Any]) -> list[Any]:

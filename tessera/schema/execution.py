@@ -147,10 +147,16 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         self.async_helpers = _weak_helpers(self)
         # per selection of a Settled field: (the selection, whether it needs a prefetch)
         self._below: dict[int, tuple[Any, bool]] = {}
+        # the request's batcher, told of each object executed (see loaders.batching)
+        loaders = getattr(self.context_value, "loaders", None)
+        batcher = getattr(loaders, "batcher", None)
+        self._worked: Callable[[], None] | None = batcher.worked if batcher else None
 
     def execute_fields(self, parent_type: GraphQLObjectType, source_value: Any,
                        path: Path | None, grouped_field_set: Any,
                        position_context: Any) -> Any:
+        if self._worked is not None:
+            self._worked()
         readers = self.readers.get(parent_type.name)
         middleware = self.middleware_manager
         if readers is None or (middleware is not None and middleware.middlewares):
