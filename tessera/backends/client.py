@@ -4,8 +4,8 @@
     user = await client.get_json("/users/7", scope=scope, missing_ok=True)
 
 Every failure leaves this module as a `BackendError` (see `tessera.errors`);
-callers never see an httpx exception. `map_httpx_errors` is the one place that
-translates them. One call goes through, outermost first:
+callers never see an httpx or aiohttp exception. `translated` is the one place
+that translates them. One call goes through, outermost first:
 
     retry (budget, backoff, deadline) -> circuit breaker -> bulkhead
         -> timeout (own, cut to the deadline) -> transport (+ injected faults)
@@ -17,8 +17,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import aiohttp
@@ -209,10 +208,13 @@ class BackendClient:
         started: float | None = None
         outcome = OK
         try:
-            async with self.bulkhead.slot(wait_s=timeout):
+            await self.bulkhead.enter(wait_s=timeout)
+            try:
                 timeout = scope.timeout(self._timeout, self.service)  # waiting took time
                 started = time.perf_counter()
                 answer = await self._get_once(target, timeout, scope, missing_ok)
+            finally:
+                self.bulkhead.leave()
             verdict = permit.success
             return answer
         except BackendError as exc:
@@ -240,10 +242,12 @@ class BackendClient:
 
     async def _get_traced(self, target: str, timeout: float, headers: Mapping[str, str],
                           missing_ok: bool) -> Any:
-        with map_httpx_errors(self.service, timeout):
+        try:
             async with asyncio.timeout(timeout):
                 cache_control, body = await self._way.get(
                     self._base + target, {**_HEADERS, **headers}, self, missing_ok)
+        except _LIBRARY_ERRORS as exc:
+            raise translated(self.service, timeout, exc) from exc
         if body is None:
             return MISSING, cache_control
         try:
@@ -365,44 +369,40 @@ def _counts_against_backend(exc: BackendError, *, cut: bool) -> bool:
     return exc.status is None or exc.status >= 500
 
 
-@contextmanager
-def map_httpx_errors(service: str, timeout: float) -> Iterator[None]:
-    """Translate whatever the transport raises into the Tessera tree, once.
+# What the HTTP libraries (and asyncio.timeout) raise; `translated` maps each.
+_LIBRARY_ERRORS = (TimeoutError, httpx.HTTPError, aiohttp.ClientError,
+                   aiohttp.http_exceptions.HttpProcessingError)
+
+
+def translated(service: str, timeout: float, exc: BaseException) -> BackendError:
+    """What the transport raised, as the Tessera error to raise instead.
 
     Timeouts -> BackendTimeout; refused, reset or dropped connections ->
     BackendUnavailable; a malformed answer (a garbage status line, a bad chunk,
     a conflicting Content-Length, a NUL or an oversized header, a body that
     cannot be decoded) -> BackendBadResponse. Any other error of httpx or aiohttp
-    is a bad response too: none leaves here untranslated. (An exception outside
-    the HTTP libraries is a bug, and is masked like one.)"""
-    try:
-        yield
-    except BackendError:
-        raise
-    except (TimeoutError, httpx.TimeoutException) as exc:
+    is a bad response too: none leaves untranslated. (An exception outside the
+    HTTP libraries is a bug, is not caught, and is masked like one.)"""
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
         cause = exc.__cause__
         if (cause is not None and type(cause).__module__.startswith("aiohttp")
                 and not isinstance(cause, TimeoutError)):
             # httpx-aiohttp maps every aiohttp connection error (a reset, a dropped
             # connection) to ConnectTimeout; only aiohttp's own timeouts are timeouts.
-            raise _unreachable(service, exc) from exc
+            return _unreachable(service, exc)
         log.warning("backend %s timed out after %.0f ms", service, timeout * 1000)
-        raise BackendTimeout(service, f"did not answer within {timeout * 1000:.0f} ms") \
-            from exc
-    except (httpx.DecodingError, httpx.ProtocolError) as exc:
-        raise _malformed(service, exc) from exc
-    except (httpx.TransportError, aiohttp.ClientPayloadError) as exc:
+        return BackendTimeout(service, f"did not answer within {timeout * 1000:.0f} ms")
+    if isinstance(exc, httpx.DecodingError | httpx.ProtocolError):
+        return _malformed(service, exc)
+    if isinstance(exc, httpx.TransportError | aiohttp.ClientPayloadError):
         # a connection that failed, or a body cut short or refused by the parser
-        if _malformed_payload(exc):
-            raise _malformed(service, exc) from exc
-        raise _unreachable(service, exc) from exc
-    except aiohttp.ClientConnectionError as exc:  # refused, reset, dropped
-        raise _unreachable(service, exc) from exc
-    except (httpx.HTTPError, aiohttp.ClientError,
-            aiohttp.http_exceptions.HttpProcessingError) as exc:
-        # aiohttp's ClientResponseError for a malformed head (httpx-aiohttp passes it
-        # through unmapped), and whatever else either library raises
-        raise _malformed(service, exc) from exc
+        return _malformed(service, exc) if _malformed_payload(exc) \
+            else _unreachable(service, exc)
+    if isinstance(exc, aiohttp.ClientConnectionError):  # refused, reset, dropped
+        return _unreachable(service, exc)
+    # aiohttp's ClientResponseError for a malformed head (httpx-aiohttp passes it
+    # through unmapped), and whatever else either library raises
+    return _malformed(service, exc)
 
 
 def _unreachable(service: str, exc: BaseException) -> BackendUnavailable:

@@ -1,8 +1,11 @@
 """A bulkhead per backend: at most `max_concurrent` calls in flight.
 
     bulkhead = Bulkhead("users", settings.bulkhead)
-    async with bulkhead.slot(wait_s=scope.remaining()):
+    await bulkhead.enter(wait_s=scope.remaining())
+    try:
         ...one call...
+    finally:
+        bulkhead.leave()
 
 A call beyond the cap waits for a slot, but never longer than `wait_s` (what
 is left of the client request's deadline) and never behind more than
@@ -14,8 +17,6 @@ its own short queue, never every task, connection or byte of the process.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from ..config import BulkheadSettings
 from ..errors import BackendUnavailable
@@ -33,8 +34,10 @@ class Bulkhead:
         return BackendUnavailable(self.service, f"is at its concurrency limit ({why})",
                                   reason="bulkhead_full")
 
-    @asynccontextmanager
-    async def slot(self, wait_s: float) -> AsyncIterator[None]:
+    async def enter(self, wait_s: float) -> None:
+        """Take a slot (waiting at most `wait_s` for one); `leave()` gives it back.
+        Two calls rather than a context manager: this runs once per backend call,
+        and an async context manager made per call cost more than the rest of it."""
         if self._slots.locked():
             if self._waiting >= self.settings.max_waiting:
                 raise self._full(f"{self.settings.max_waiting} calls already waiting")
@@ -49,8 +52,7 @@ class Bulkhead:
         else:
             await self._slots.acquire()
         self.in_flight += 1
-        try:
-            yield
-        finally:
-            self.in_flight -= 1
-            self._slots.release()
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        self._slots.release()
