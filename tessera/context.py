@@ -34,9 +34,27 @@ class Context:
     memo: dict[Any, Any] = field(default_factory=dict)  # per-request, per-document-field
 
 
+def forwarded_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The FORWARDED_HEADERS the client sent (the first of each). Starlette's
+    Headers are read in one pass over their raw list: each lookup by name would
+    scan and decode the list again (and a missing one raises KeyError inside)."""
+    raw = getattr(headers, "raw", None)
+    if raw is None:
+        return {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
+    found: dict[str, str] = {}
+    for key, value in raw:
+        name = _FORWARDED_RAW.get(key)
+        if name is not None and name not in found:
+            found[name] = value.decode("latin-1")
+    return found
+
+
+_FORWARDED_RAW = {name.encode("latin-1"): name for name in FORWARDED_HEADERS}
+
+
 def request_id_from(headers: Mapping[str, str]) -> str:
     """The client's X-Request-Id when it is a sane token, else a new one."""
-    given = headers.get("x-request-id")
+    given = forwarded_headers(headers).get("x-request-id")
     if given and _REQUEST_ID.fullmatch(given):
         return given
     return os.urandom(16).hex()  # as uuid4().hex: 32 random hex digits, 5x cheaper
@@ -45,8 +63,10 @@ def request_id_from(headers: Mapping[str, str]) -> str:
 def call_scope(headers: Mapping[str, str], *, timeout_ms: int | None = None,
                request_id: str | None = None) -> CallScope:
     """The forwarded headers (with the request id) and deadline of one client request."""
-    forwarded = {name: headers[name] for name in FORWARDED_HEADERS[:2] if name in headers}
-    forwarded["x-request-id"] = request_id or request_id_from(headers)
+    forwarded = forwarded_headers(headers)
+    if not request_id:
+        request_id = request_id_from(forwarded)
+    forwarded["x-request-id"] = request_id
     deadline = None
     if timeout_ms is not None:
         deadline = asyncio.get_running_loop().time() + timeout_ms / 1000

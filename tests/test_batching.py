@@ -139,6 +139,19 @@ async def test_forwards_three_headers_and_one_request_id() -> None:
         assert "cookie" not in request.headers and "x-other" not in request.headers
 
 
+async def test_a_repeated_header_forwards_its_first_value_and_a_bad_id_is_replaced() -> None:
+    recorder = Recorder()
+    headers = [("Authorization", "Bearer first"), ("authorization", "Bearer second"),
+               ("X-Request-Id", "has spaces in it")]
+    async with gateway(transport=recorder) as client:
+        response = await client.post("/graphql", headers=headers,
+                                     json={"query": '{ order(id: "42") { id } }'})
+    sent = recorder.requests[0].headers
+    assert sent.get_list("authorization") == ["Bearer first"]
+    made = response.headers["x-request-id"]
+    assert sent["x-request-id"] == made != "has spaces in it" and len(made) == 32
+
+
 async def test_request_id_is_made_once_per_client_request() -> None:
     recorder = Recorder()
     async with gateway(transport=recorder) as client:

@@ -83,7 +83,7 @@ class _Loader(AnyLoader):
             raise TypeError("The loader.load() function must be called with a value, "
                             "but got: None.")
         future = self._cache[key] = self.loop.create_future()
-        self._queue.append(Loader(key=key, future=future))
+        self._queue.append(Loader(key, future))
         return future
 
 
