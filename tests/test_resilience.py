@@ -171,6 +171,32 @@ async def test_bulkhead_wait_ends_at_the_request_deadline() -> None:
     assert server.calls == 1
 
 
+async def test_cancelled_calls_give_their_bulkhead_slots_back() -> None:
+    # a client that goes away cancels its calls: the one holding the only slot and
+    # the one waiting for it must leave nothing taken behind
+    policy = parse_settings({"defaults": {"bulkhead": {"max_concurrent": 1, "max_waiting": 1},
+                                          "coalesce": False, "timeout_ms": 3000}}
+                            ).policy("users")
+    async with FaultServer("slow", AZIZ, delay=0.3) as server:
+        client = BackendClient("users", server.url, policy)
+        try:
+            holder = asyncio.create_task(client.get_json("/users/7", scope=CallScope()))
+            await asyncio.sleep(0.05)
+            waiter = asyncio.create_task(client.get_json("/users/7", scope=CallScope()))
+            await asyncio.sleep(0.05)
+            assert client.bulkhead.in_flight == 1
+            for task in (waiter, holder):
+                task.cancel()
+            outcomes = await asyncio.gather(holder, waiter, return_exceptions=True)
+            assert [type(o).__name__ for o in outcomes] == ["CancelledError"] * 2
+            assert client.bulkhead.in_flight == 0
+            after = await asyncio.gather(*(client.get_json("/users/7", scope=CallScope())
+                                           for _ in range(2)))
+        finally:
+            await client.aclose()
+    assert [user["name"] for user in after] == ["Aziz", "Aziz"]  # one in the slot, one waiting
+
+
 async def test_deadline_returns_what_is_ready_at_the_deadline() -> None:
     """The backend's own timeout is a minute and it never answers: only the 300 ms
     request deadline can end this (a hang would hit the 30 s guard)."""
