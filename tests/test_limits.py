@@ -115,6 +115,23 @@ async def test_cost_reads_coerced_values_too() -> None:
     assert recorder.requests == []
 
 
+async def test_cost_follows_the_size_variables_of_each_request_and_no_other() -> None:
+    sized = 'query($id: ID!, $n: Int!) { user(id: $id) { orders(limit: $n) { id } } }'
+    unsized = 'query($id: ID!) { order(id: $id) { items { product { name } } } }'
+    costs = []
+    async with gateway() as client:
+        for query, variables in ((sized, {"id": "7", "n": 2}), (sized, {"id": "7", "n": 5}),
+                                 (sized, {"id": "8", "n": 2}), (unsized, {"id": "42"}),
+                                 (unsized, {"id": "123"})):
+            response = await client.post("/graphql", json={
+                "query": query, "variables": variables, "extensions": {"cost": True}})
+            body = response.json()
+            assert "errors" not in body
+            costs.append(body["extensions"]["cost"]["estimated"])
+    # 1 user + n orders; 1 order + 10 items x (1 + 1 product), whatever the id
+    assert costs == [3, 6, 3, 21, 21]
+
+
 async def test_several_operations_without_a_name_is_a_request_error() -> None:
     two = 'query A { order(id: "42") { id } } query B { user(id: "7") { name } }'
     assert await refused(two) == "BAD_REQUEST"

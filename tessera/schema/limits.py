@@ -152,8 +152,13 @@ class Analysis:
 def analyse(document: DocumentNode, operation: OperationDefinitionNode,
             model: CostModel) -> Analysis:
     shape = _Measure(document).selection(operation.selection_set, frozenset())
-    cost = None if operation.variable_definitions else model.estimate(document, operation, {})
     arguments = model.arguments(document, operation)
+    # The estimate reads variables only for list sizes (a key list's length, a
+    # size argument's value): without such a variable it is the same for every
+    # request (`query($id: ID!) { order(id: $id) ... }`), so it is made once here.
+    sizes = [value for _, name, value, rule in arguments if name in (rule.size_of, rule.size_arg)]
+    varies = any(_variables_in(value) for value in sizes)
+    cost = None if varies else model.estimate(document, operation, {})
     coerce = frozenset(node.name.value for _, name, value, rule in arguments
                        if name not in rule.ids
                        for node in _variables_in(value))
