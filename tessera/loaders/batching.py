@@ -9,7 +9,8 @@ makes two or three calls where one will do. A request's loaders share one
 `Batcher`, which dispatches every waiting loader together after a whole loop
 iteration (`QUIET_TICKS`) in which that request neither enqueued a key nor
 executed a selection set (`worked()`, called by the executor for each object
-it completes: an object being executed may still be on its way to a load).
+whose fields it executes: an object being executed may still be on its way to
+a load).
 
 Counting the request's own work, not loop iterations alone, is what keeps the
 wait short under load: there every iteration also runs the other requests'
