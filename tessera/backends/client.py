@@ -92,6 +92,7 @@ class BackendClient:
         metrics.circuit_changed(service, "closed", "closed")  # exported from the start
         self.bulkhead = Bulkhead(service, policy.bulkhead)
         self.recent = RecentCalls()
+        self._seconds = metrics.child(metrics.BACKEND_SECONDS, service)  # one per service
         self.budget = RetryBudget(policy.retry_budget, clock=clock)
         # One store for fresh answers and stale-if-error ones (resilience/cache.py).
         self.cache = EntityCache(policy.cache, stale_s=policy.stale_if_error_s,
@@ -228,7 +229,7 @@ class BackendClient:
             if started is not None:
                 seconds = time.perf_counter() - started
                 self.recent.record(seconds, ok=verdict != permit.failure)
-                metrics.child(metrics.BACKEND_SECONDS, self.service).observe(seconds)
+                self._seconds.observe(seconds)
 
     async def _get_once(self, target: str, timeout: float, scope: CallScope,
                         missing_ok: bool) -> Any:
