@@ -225,7 +225,9 @@ class BackendPolicy(_Section):
     max_connections: int = Field(100, ge=1)
     max_batch_size: int = Field(100, ge=1)
     max_response_bytes: int = Field(10 * MiB, ge=1)
-    http_client: Literal["aiohttp", "httpx"] = "aiohttp"
+    # "httptools": Tessera's own keep-alive pool on httptools' parser, for http://
+    # URLs (https:// ones use aiohttp's); "aiohttp"; "httpx" (see README).
+    http_client: Literal["httptools", "aiohttp", "httpx"] = "httptools"
     # Concurrent GETs of the same path for the same caller share one call.
     coalesce: bool = True
     cache: CacheSettings = CacheSettings()

@@ -1,8 +1,8 @@
 """Backends that misbehave below JSON, and ids that must stay one path segment.
 
 Every backend here is a real socket on 127.0.0.1 writing raw bytes (tests/faults.py),
-reached through the default transport (httpx over aiohttp), so what is tested is
-what a real deployment meets.
+reached through a real connection pool (Tessera's own on httptools by default, and
+aiohttp's where a test says so), so what is tested is what a real deployment meets.
 """
 
 from __future__ import annotations
@@ -52,10 +52,11 @@ def policy(**extra: Any) -> dict[str, Any]:
     return {"retries": 0, **extra}
 
 
+@pytest.mark.parametrize("way", ["httptools", "aiohttp"])
 @pytest.mark.parametrize("raw", MALFORMED.values(), ids=MALFORMED.keys())
-async def test_malformed_http_is_a_backend_error_with_the_service(raw: bytes) -> None:
+async def test_malformed_http_is_a_backend_error_with_the_service(raw: bytes, way: str) -> None:
     async with FaultServer("raw", raw) as server:
-        settings = {"backends": {"users": {"url": server.url, **policy()}}}
+        settings = {"backends": {"users": {"url": server.url, **policy(http_client=way)}}}
         async with gateway(settings) as client:
             body = await gql(client, USER)
             route = await client.get("/api/dashboard/7")
@@ -116,13 +117,15 @@ def _gzip_bomb(decompressed_mib: int) -> bytes:
     return b"".join(packer.compress(zeros) for _ in range(decompressed_mib)) + packer.flush()
 
 
+@pytest.mark.parametrize("way", ["httptools", "aiohttp"])
 @pytest.mark.parametrize("mode", ["gzip", "stream"])
-async def test_the_size_cap_bounds_memory_while_reading(mode: str) -> None:
+async def test_the_size_cap_bounds_memory_while_reading(mode: str, way: str) -> None:
     """A gzip bomb (64 MiB in ~64 KB) and an endless chunked body: refused, and the
     memory used while reading stays near the cap (1 MiB here), not the body's size,
     and is not kept after (the error's traceback must not hold what was read)."""
     cap = 1024 * 1024
-    settings = parse_settings({"defaults": {"max_response_bytes": cap, "retries": 0}})
+    settings = parse_settings({"defaults": {"max_response_bytes": cap, "retries": 0,
+                                            "http_client": way}})
     async with FaultServer(mode, _gzip_bomb(64) if mode == "gzip" else b"") as server:
         client = BackendClient("users", server.url, settings.policy("users"))
         tracemalloc.start()

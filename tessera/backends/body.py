@@ -69,7 +69,7 @@ def _decoder(encoding: str, service: str) -> Callable[[], _Inflater] | None:
                              f"({name[:20]!r})")
 
 
-def _too_large(service: str, cap: int) -> BackendBadResponse:
+def too_large(service: str, cap: int) -> BackendBadResponse:
     return BackendBadResponse(service, f"answered with more than {cap} bytes")
 
 
@@ -88,7 +88,7 @@ async def read_capped(response: httpx.Response, cap: int, service: str) -> bytes
     bytes arrive (see `read_chunks`)."""
     if response.is_stream_consumed:  # built in memory (httpx.MockTransport in tests)
         if len(response.content) > cap:
-            raise _too_large(service, cap)
+            raise too_large(service, cap)
         return response.content
     return await read_chunks(response.headers, response.aiter_raw(PIECE), cap, service)
 
@@ -96,38 +96,62 @@ async def read_capped(response: httpx.Response, cap: int, service: str) -> bytes
 async def read_chunks(headers: Mapping[str, str], raw: AsyncIterator[bytes], cap: int,
                       service: str) -> bytes:
     """The body arriving as `raw` (as sent: still encoded), decoded, or
-    BackendBadResponse once more than `cap` bytes arrive.
-
-    What was read is dropped before the error is raised: the error's traceback
-    keeps this frame alive (in a loader's result, in a reference cycle until the
-    collector runs), and it must not keep `cap` bytes alive with it."""
-    make = _decoder(headers.get("content-encoding", ""), service)
+    BackendBadResponse once more than `cap` bytes arrive (see `Collector`)."""
     declared = plain_length(headers)
     if declared is not None and declared > cap:
-        raise _too_large(service, cap)
-    inflater = make() if make is not None else None
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for piece_in in raw:
-            for piece in (inflater.pieces(piece_in) if inflater is not None else (piece_in,)):
-                size += len(piece)
-                chunks.append(piece)
-                if size > cap:
-                    break
-            if size > cap:
-                break
-        else:
-            for piece in (inflater.rest() if inflater is not None else ()):
-                size += len(piece)
-                chunks.append(piece)
-                if size > cap:
-                    break
-    except zlib.error:
-        chunks.clear()
-        raise BackendBadResponse(service, "answered with a body that cannot be "
-                                 "decompressed") from None
-    if size > cap:
-        chunks.clear()
-        raise _too_large(service, cap)
-    return b"".join(chunks)
+        raise too_large(service, cap)
+    collector = Collector(headers.get("content-encoding", ""), cap, service)
+    async for piece in raw:
+        collector.add(piece)
+    return collector.finish()
+
+
+class Collector:
+    """A body fed as it arrives (`add`), decoded per its content-encoding, and
+    whole at the end (`finish`); BackendBadResponse once more than `cap` decoded
+    bytes arrive, or for bytes that cannot be decoded.
+
+    What was read is dropped before the error is raised: the error's traceback
+    keeps the frames that read it alive (in a loader's result, in a reference cycle
+    until the collector runs), and they must not keep `cap` bytes alive with it."""
+
+    def __init__(self, encoding: str, cap: int, service: str) -> None:
+        make = _decoder(encoding, service)
+        self._inflater = make() if make is not None else None
+        self._cap = cap
+        self._service = service
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def add(self, data: bytes) -> None:
+        if self._inflater is None:
+            self._keep(data)
+            return
+        try:
+            for piece in self._inflater.pieces(data):
+                self._keep(piece)
+        except zlib.error:
+            self._refuse(BackendBadResponse(self._service, "answered with a body that "
+                                            "cannot be decompressed"))
+
+    def finish(self) -> bytes:
+        if self._inflater is not None:
+            try:
+                for piece in self._inflater.rest():
+                    self._keep(piece)
+            except zlib.error:
+                self._refuse(BackendBadResponse(self._service, "answered with a body "
+                                                "that cannot be decompressed"))
+        chunks = self._chunks
+        self._chunks = []
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _keep(self, piece: bytes) -> None:
+        self._size += len(piece)
+        if self._size > self._cap:
+            self._refuse(too_large(self._service, self._cap))
+        self._chunks.append(piece)
+
+    def _refuse(self, error: BackendBadResponse) -> None:
+        self._chunks.clear()
+        raise error
