@@ -21,8 +21,11 @@ services), peak RSS, the floor (latency x dependent hops) and the floor measured
 (hops x the median time of one call to the demo services alone, timers and
 HTTP exchange included: what the backends themselves allow), then Tessera's
 ratios to the peer from the same run. Q4 is the blog example's N+1 query (the
-peer serves the shop only). Cross-request caching is off. Figures also go to
-benchmarks/results/.
+peer serves the shop only). Nothing is shared across requests: caching is off,
+and so is coalescing (on by default, it lets wrk's identical concurrent queries
+share backend calls that the peer makes once per request: Q1's CPU per request
+was ~15 % lower with it, a figure real traffic of varied ids would not see).
+Figures also go to benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -296,18 +299,22 @@ def _gateway_cmd(variant: str, workers: int, port: int = GATEWAY_PORT) -> list[s
 
 
 def _config(tmp: Path, workers: int, variant: str = "tessera", graph: str = "shop") -> Path:
-    lines = ["[server]", f"workers = {workers}"]  # everything else as shipped
+    lines = ["[server]", f"workers = {workers}"]  # as shipped, but for coalescing
     if variant == "quiet":  # what the request log costs: Tessera without it
         lines.append("request_log = false")
     lines.append("")
     services, folder = GRAPHS[graph]
     if folder is not None:
         lines += ["[graph]", f'module = "{folder / "graph.py"}"', ""]
+    lines += ["[defaults]"]
+    if variant != "before" or "coalesce:" in (tmp / "before/tessera/config.py").read_text():
+        lines += ["coalesce = false"]  # no sharing across requests (ddc6f77 had none)
     if variant == "naive":
         # The baseline makes tens of calls per query and overloads its backends at
         # 32 connections; without this its breakers open and it stops answering.
-        lines += ["[defaults]", "timeout_ms = 10000", "retries = 0",
-                  "circuit_breaker = { enabled = false }", ""]
+        lines += ["timeout_ms = 10000", "retries = 0",
+                  "circuit_breaker = { enabled = false }"]
+    lines.append("")
     for offset, name in enumerate(services):
         lines += [f"[backends.{name}]", f'url = "http://127.0.0.1:{BACKEND_PORT + offset}"']
     path = tmp / f"bench-{variant}-{workers}-{graph}.toml"
