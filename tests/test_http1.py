@@ -317,7 +317,7 @@ async def test_what_http_cannot_carry_is_never_sent(target: str,
                                                     headers: dict[str, str]) -> None:
     pool = Http1Pool("http://127.0.0.1:9", service="users", limit=1, cap=1000, static={})
     with pytest.raises(InputError):
-        await pool.get(target, headers)
+        await pool.get(target, headers, 1.0)
     await pool.aclose()
 
 
@@ -329,3 +329,46 @@ async def test_a_refused_connection_is_unavailable_and_frees_its_slot() -> None:
         with pytest.raises(BackendUnavailable, match="unreachable"):
             await client.get_json("/users/7", scope=CallScope())
     await client.aclose()
+
+
+async def test_a_call_with_less_time_left_times_out_first() -> None:
+    """One timer per pool, due at the earliest deadline: a call cut short by its
+    request's deadline times out while a call with the backend's full timeout is
+    still waiting."""
+    async def script(reader: Reader, writer: Writer, n: int) -> None:
+        await server.head(reader)
+        await reader.read(1)  # never answers
+
+    async with Scripted(script) as server:
+        client = client_for(server.url, timeout_ms=5000, coalesce=False)
+        patient = asyncio.create_task(client.get_json("/users/1", scope=CallScope()))
+        await asyncio.sleep(0.05)
+        loop = asyncio.get_running_loop()
+        with pytest.raises(BackendTimeout):
+            await client.get_json("/users/2", scope=CallScope(deadline=loop.time() + 0.1))
+        assert not patient.done()
+        patient.cancel()
+        await asyncio.gather(patient, return_exceptions=True)
+        await client.aclose()
+
+
+async def test_an_error_body_that_never_ends_frees_its_connection_at_the_deadline() -> None:
+    """A 503 answered from its head whose body then stalls: the connection, still
+    reading it, is closed at the call's deadline, so the pool's only slot comes free."""
+    async def script(reader: Reader, writer: Writer, n: int) -> None:
+        await server.head(reader)
+        if n == 1:
+            writer.write(b"HTTP/1.1 503 Unavailable\r\nContent-Length: 100\r\n\r\n{")
+            await reader.read(1)
+            return
+        writer.write(ok())
+        await reader.read(1)
+
+    async with Scripted(script) as server:
+        client = client_for(server.url, timeout_ms=5000, max_connections=1)
+        loop = asyncio.get_running_loop()
+        with pytest.raises(BackendUnavailable, match="HTTP 503"):
+            await client.get_json("/users/1", scope=CallScope(deadline=loop.time() + 0.1))
+        assert await client.get_json("/users/7", scope=CallScope()) == {"id": "7"}
+        await client.aclose()
+    assert server.connections == 2

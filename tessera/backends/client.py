@@ -97,7 +97,9 @@ class BackendClient:
         metrics.circuit_changed(service, "closed", "closed")  # exported from the start
         self.bulkhead = Bulkhead(service, policy.bulkhead)
         self.recent = RecentCalls()
-        self._seconds = metrics.child(metrics.BACKEND_SECONDS, service)  # one per service
+        # bound once: observed on every call
+        self._seconds = metrics.child(metrics.BACKEND_SECONDS, service)
+        self._ok_calls = metrics.child(metrics.BACKEND_CALLS, service, OK)
         self.budget = RetryBudget(policy.retry_budget, clock=clock)
         # One store for fresh answers and stale-if-error ones (resilience/cache.py).
         self.cache = EntityCache(policy.cache, stale_s=policy.stale_if_error_s,
@@ -214,11 +216,12 @@ class BackendClient:
         started: float | None = None
         outcome = OK
         try:
-            await self.bulkhead.enter(wait_s=timeout)
-            try:
+            if not self.bulkhead.try_enter():
+                await self.bulkhead.enter(wait_s=timeout)
                 timeout = scope.timeout(self._timeout, self.service)  # waiting took time
+            try:
                 started = time.perf_counter()
-                answer = await self._get_once(target, timeout, scope, missing_ok)
+                answer = await self._get(target, timeout, scope, missing_ok)
             finally:
                 self.bulkhead.leave()
             verdict = permit.success
@@ -230,27 +233,27 @@ class BackendClient:
             raise
         finally:
             verdict()
-            metrics.child(metrics.BACKEND_CALLS, self.service, outcome).inc()
+            (self._ok_calls if outcome is OK else
+             metrics.child(metrics.BACKEND_CALLS, self.service, outcome)).inc()
             if started is not None:
                 seconds = time.perf_counter() - started
                 self.recent.record(seconds, ok=verdict != permit.failure)
                 self._seconds.observe(seconds)
 
-    async def _get_once(self, target: str, timeout: float, scope: CallScope,
-                        missing_ok: bool) -> Any:
-        if tracing.active:
-            with tracing.span(f"backend {self.service}",
-                              {"tessera.service": self.service,
-                               "url.path": target.partition("?")[0]}):
-                return await self._get_traced(target, timeout,
-                                              tracing.inject(scope.headers), missing_ok)
-        return await self._get_traced(target, timeout, scope.headers, missing_ok)
-
-    async def _get_traced(self, target: str, timeout: float, headers: Mapping[str, str],
-                          missing_ok: bool) -> Any:
+    async def _get(self, target: str, timeout: float, scope: CallScope,
+                   missing_ok: bool) -> Any:
+        """One GET within `timeout`, its body decoded (MISSING for an expected 404)."""
+        headers = scope.headers
         try:
-            async with asyncio.timeout(timeout):
-                cache_control, body = await self._way.get(target, headers, self, missing_ok)
+            if tracing.active:
+                with tracing.span(f"backend {self.service}",
+                                  {"tessera.service": self.service,
+                                   "url.path": target.partition("?")[0]}):
+                    cache_control, body = await self._way.get(
+                        target, tracing.inject(headers), self, missing_ok, timeout)
+            else:
+                cache_control, body = await self._way.get(target, headers, self, missing_ok,
+                                                          timeout)
         except _LIBRARY_ERRORS as exc:
             raise translated(self.service, timeout, exc) from exc
         if body is None:
@@ -281,9 +284,10 @@ class _Native:
                                cap=policy.max_response_bytes, static=_HEADERS)
 
     async def get(self, target: str, headers: Mapping[str, str], client: BackendClient,
-                  missing_ok: bool) -> tuple[str | None, bytes | None]:
-        """(Cache-Control, the decoded body, or None for an expected 404)."""
-        status, cache_control, body = await self._pool.get(target, headers)
+                  missing_ok: bool, timeout: float) -> tuple[str | None, bytes | None]:
+        """(Cache-Control, the decoded body, or None for an expected 404); the pool
+        keeps the deadline (TimeoutError)."""
+        status, cache_control, body = await self._pool.get(target, headers, timeout)
         if not client.wants_body(status, missing_ok):
             return cache_control, None
         return cache_control, body
@@ -312,8 +316,13 @@ class _Pool:
         return self._session
 
     async def get(self, target: str, headers: Mapping[str, str], client: BackendClient,
-                  missing_ok: bool) -> tuple[str | None, bytes | None]:
+                  missing_ok: bool, timeout: float) -> tuple[str | None, bytes | None]:
         """(Cache-Control, the decoded body, or None for an expected 404)."""
+        async with asyncio.timeout(timeout):
+            return await self._get(target, headers, client, missing_ok)
+
+    async def _get(self, target: str, headers: Mapping[str, str], client: BackendClient,
+                   missing_ok: bool) -> tuple[str | None, bytes | None]:
         session = self._session or self._open()
         async with session.get(self._base + target, headers={**_HEADERS, **headers},
                                allow_redirects=False) as response:
@@ -347,8 +356,13 @@ class _Transport:
         self._extensions = {"timeout": httpx.Timeout(policy.timeout_ms / 1000).as_dict()}
 
     async def get(self, target: str, headers: Mapping[str, str], client: BackendClient,
-                  missing_ok: bool) -> tuple[str | None, bytes | None]:
+                  missing_ok: bool, timeout: float) -> tuple[str | None, bytes | None]:
         """(Cache-Control, the decoded body, or None for an expected 404)."""
+        async with asyncio.timeout(timeout):
+            return await self._get(target, headers, client, missing_ok)
+
+    async def _get(self, target: str, headers: Mapping[str, str], client: BackendClient,
+                   missing_ok: bool) -> tuple[str | None, bytes | None]:
         request = httpx.Request("GET", self._base + target, headers={**_HEADERS, **headers},
                                 extensions=self._extensions)
         response = await self._transport.handle_async_request(request)

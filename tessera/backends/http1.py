@@ -28,6 +28,7 @@ idle connections are dropped after `IDLE_S`.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from collections import deque
@@ -45,6 +46,7 @@ __all__ = ["Http1Pool", "Malformed", "Unreachable"]
 MAX_HEAD = 64 * 1024  # status line and headers of one answer
 IDLE_S = 4.0  # an idle connection is not reused after this (servers close at ~5 s)
 DRAIN = 64 * 1024  # body bytes of an unwanted answer read and dropped to keep its connection
+TICK_S = 0.005  # a deadline is kept to within this (one timer per pool, not per call)
 
 _UNSENDABLE_TARGET = re.compile(r"[^\x21-\x7e]")  # a request target is visible ASCII
 _UNSENDABLE_VALUE = re.compile(r"[\r\n\x00]")
@@ -76,6 +78,7 @@ class _Connection(asyncio.Protocol):
         self.answered = 0  # answers completed on this connection
         self.idle_since = 0.0
         self.busy = False  # a request is out and its answer not complete
+        self.deadline = 0.0  # when the answer must be all in (event-loop time)
         self._waiter: asyncio.Future[Answer] | None = None
         self._new_answer()
 
@@ -92,9 +95,10 @@ class _Connection(asyncio.Protocol):
         self._dropped = 0
         self._error: BaseException | None = None
 
-    def send(self, head: bytes) -> asyncio.Future[Answer]:
+    def send(self, head: bytes, deadline: float) -> asyncio.Future[Answer]:
         assert self.transport is not None and not self.busy
         self.busy = True
+        self.deadline = deadline
         self._new_answer()
         waiter = self._waiter = self._pool.loop.create_future()
         self.transport.write(head)
@@ -103,6 +107,7 @@ class _Connection(asyncio.Protocol):
     def abort(self) -> None:
         """Close at once (a request given up, a broken answer); never reused."""
         self.busy = False
+        self._pool._timed.discard(self)
         self.closed = True
         if self.transport is not None:
             self.transport.abort()
@@ -117,16 +122,16 @@ class _Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._fail(Malformed("an upgrade answer"))
+            self.fail(Malformed("an upgrade answer"))
             return
         except httptools.HttpParserError as exc:
-            self._fail(self._error or Malformed(str(exc)[:100]))
+            self.fail(self._error or Malformed(str(exc)[:100]))
             return
         if self._error is not None:
-            self._fail(self._error)
+            self.fail(self._error)
         elif not self._head_done and self._received > MAX_HEAD and self.busy:
             # (checked once a read is parsed: at most MAX_HEAD plus one read is held)
-            self._fail(Malformed(f"a head over {MAX_HEAD} bytes"))
+            self.fail(Malformed(f"a head over {MAX_HEAD} bytes"))
 
     def eof_received(self) -> bool:
         return False  # close; connection_lost settles the answer
@@ -137,12 +142,12 @@ class _Connection(asyncio.Protocol):
         if not self.busy:
             return
         if self._received == 0:
-            self._fail(_Stale() if self.answered else Unreachable(
+            self.fail(_Stale() if self.answered else Unreachable(
                 "closed the connection without answering"))
         elif self._head_done and not self._delimited and self._error is None:
             self._complete()  # a body delimited by the connection closing
         else:
-            self._fail(self._error or Malformed("closed in the middle of its answer"))
+            self.fail(self._error or Malformed("closed in the middle of its answer"))
 
     # httptools callbacks (an exception raised here would surface as a parser
     # error: they store it instead)
@@ -211,9 +216,10 @@ class _Connection(asyncio.Protocol):
             try:
                 self._settle((self._status, self._cache_control, collector.finish()))
             except BackendBadResponse as exc:
-                self._fail(exc)
+                self.fail(exc)
                 return
         self.busy = False
+        self._pool._timed.discard(self)
         self.answered += 1
         if self.closed or not self._parser.should_keep_alive():
             self.abort()
@@ -227,7 +233,8 @@ class _Connection(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_result(answer)
 
-    def _fail(self, error: BaseException) -> None:
+    def fail(self, error: BaseException) -> None:
+        """End the request with `error` (the waiter's, if still waiting), closed."""
         self._collector = None
         waiter = self._waiter
         self._waiter = None
@@ -256,6 +263,9 @@ class Http1Pool:
         self._all: set[_Connection] = set()
         self._opening = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
+        self._timed: set[_Connection] = set()  # connections with a request out
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._sweep_at = math.inf  # when the sweep is due (TICK_S after a deadline)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -264,20 +274,47 @@ class Http1Pool:
             self._loop = asyncio.get_running_loop()
         return self._loop
 
-    async def get(self, target: str, headers: Mapping[str, str]) -> Answer:
+    async def get(self, target: str, headers: Mapping[str, str], timeout: float) -> Answer:
         """GET `target` (a path and query, already percent-encoded) with `headers`
-        added to the pool's own: (status, Cache-Control, body if 200)."""
+        added to the pool's own: (status, Cache-Control, body if 200), or TimeoutError
+        when the answer is not all in within `timeout` seconds (to within TICK_S)."""
         head = self._head(target, headers)
+        deadline = self.loop.time() + timeout
         while True:  # ends: only a reused connection is stale, and it is closed
-            connection = await self._acquire()
-            waiter = connection.send(head)
+            connection = self._idle_connection()
+            if connection is None:  # a new connection, or a wait for one to come free
+                async with asyncio.timeout_at(deadline):
+                    connection = await self._acquire()
+            waiter = connection.send(head, deadline)
+            self._timed.add(connection)
+            if deadline < self._sweep_at:  # the sweep due is too late for this one
+                self._arm(deadline)
             try:
                 return await waiter
             except _Stale:
                 continue  # sent again, on the next idle connection or a new one
             finally:
                 if waiter.cancelled():
-                    connection.abort()  # given up (a timeout): its answer is unwanted
+                    connection.abort()  # given up: its answer is unwanted
+
+    def _sweep(self) -> None:
+        """Fail the calls whose deadline has passed. One timer for the pool, due at
+        the earliest deadline it knew of, instead of one per call (a timer per call
+        cost more than the rest of the pool's work for it)."""
+        self._sweeper = None
+        self._sweep_at = math.inf
+        now = self.loop.time()
+        late = [c for c in self._timed if c.deadline <= now]
+        for connection in late:
+            connection.fail(TimeoutError())
+        if self._timed:
+            self._arm(max(min(c.deadline for c in self._timed), now))
+
+    def _arm(self, deadline: float) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self._sweep_at = deadline + TICK_S
+        self._sweeper = self.loop.call_at(self._sweep_at, self._sweep)
 
     def _head(self, target: str, headers: Mapping[str, str]) -> bytes:
         if _UNSENDABLE_TARGET.search(target):
@@ -296,14 +333,21 @@ class Http1Pool:
             raise InputError("A forwarded header holds characters HTTP/1.1 cannot "
                              "carry.") from None
 
+    def _idle_connection(self) -> _Connection | None:
+        """The most recently used idle connection still fit to use, if any."""
+        idle = self._idle
+        while idle:
+            connection = idle.pop()
+            if not connection.closed and time.monotonic() - connection.idle_since < IDLE_S:
+                return connection
+            connection.abort()
+        return None
+
     async def _acquire(self) -> _Connection:
         while True:
-            idle = self._idle
-            while idle:
-                connection = idle.pop()
-                if not connection.closed and time.monotonic() - connection.idle_since < IDLE_S:
-                    return connection
-                connection.abort()
+            connection = self._idle_connection()
+            if connection is not None:
+                return connection
             if len(self._all) + self._opening < self._limit:
                 return await self._open()
             turn = self.loop.create_future()
@@ -349,6 +393,9 @@ class Http1Pool:
                 return
 
     async def aclose(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper, self._sweep_at = None, math.inf
         for connection in list(self._all):
             connection.abort()
         self._idle.clear()
