@@ -12,6 +12,7 @@ import pytest
 from conftest import Recorder, gateway, gql
 from faults import FaultServer
 
+from tessera.backends import CallScope
 from tessera.loaders import _Loader
 from tessera.loaders.batching import Batcher
 
@@ -50,11 +51,14 @@ async def test_a_request_dispatches_when_its_own_work_goes_quiet() -> None:
     batcher, other = Batcher(), Batcher()
     batches: list[list[Any]] = []
 
-    async def fetch(keys: list[Any]) -> list[Any]:
-        batches.append(keys)
-        return [key.upper() for key in keys]
+    class Upper:  # a binding whose backend upper-cases keys
+        label = "test:upper"
 
-    loader = _Loader(fetch, batcher)
+        async def fetch(self, client: Any, keys: list[Any], scope: Any) -> list[Any]:
+            batches.append(keys)
+            return [key.upper() for key in keys]
+
+    loader = _Loader(Upper(), None, CallScope(), batcher)  # type: ignore[arg-type]
     first = loader.load("a")
     for _ in range(5):  # the request still executing objects: its loads wait
         batcher.worked()

@@ -27,13 +27,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from aiodataloader import dispatch_queue
-
 
 class Batcher:
     QUIET_TICKS = 1
 
     def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
         self._waiting: list[Any] = []
         self._events = 0  # keys enqueued + selection sets executed, ever
         self._seen = 0
@@ -55,7 +54,7 @@ class Batcher:
             self._scheduled = True
             self._quiet = 0
             self._seen = self._events
-            asyncio.get_running_loop().call_soon(self._tick)
+            self.loop.call_soon(self._tick)
 
     def _tick(self) -> None:
         if self._events != self._seen:
@@ -64,9 +63,9 @@ class Batcher:
         else:
             self._quiet += 1
         if self._quiet < self.QUIET_TICKS:
-            asyncio.get_running_loop().call_soon(self._tick)
+            self.loop.call_soon(self._tick)
             return
         self._scheduled = False
         waiting, self._waiting = self._waiting, []
         for loader in waiting:
-            dispatch_queue(loader)
+            loader.dispatch()
