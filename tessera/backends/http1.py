@@ -28,7 +28,6 @@ idle connections are dropped after `IDLE_S`.
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 import time
 from collections import deque
@@ -38,6 +37,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from ..deadlines import Deadlines
 from ..errors import BackendBadResponse, InputError
 from .body import Collector, too_large
 
@@ -46,7 +46,7 @@ __all__ = ["Http1Pool", "Malformed", "Unreachable"]
 MAX_HEAD = 64 * 1024  # status line and headers of one answer
 IDLE_S = 4.0  # an idle connection is not reused after this (servers close at ~5 s)
 DRAIN = 64 * 1024  # body bytes of an unwanted answer read and dropped to keep its connection
-TICK_S = 0.005  # a deadline is kept to within this (one timer per pool, not per call)
+TICK_S = 0.005  # a call's deadline is kept to within this (one timer per pool)
 
 _UNSENDABLE_TARGET = re.compile(r"[^\x21-\x7e]")  # a request target is visible ASCII
 _UNSENDABLE_VALUE = re.compile(r"[\r\n\x00]")
@@ -78,7 +78,6 @@ class _Connection(asyncio.Protocol):
         self.answered = 0  # answers completed on this connection
         self.idle_since = 0.0
         self.busy = False  # a request is out and its answer not complete
-        self.deadline = 0.0  # when the answer must be all in (event-loop time)
         self._waiter: asyncio.Future[Answer] | None = None
         self._new_answer()
 
@@ -95,10 +94,9 @@ class _Connection(asyncio.Protocol):
         self._dropped = 0
         self._error: BaseException | None = None
 
-    def send(self, head: bytes, deadline: float) -> asyncio.Future[Answer]:
+    def send(self, head: bytes) -> asyncio.Future[Answer]:
         assert self.transport is not None and not self.busy
         self.busy = True
-        self.deadline = deadline
         self._new_answer()
         waiter = self._waiter = self._pool.loop.create_future()
         self.transport.write(head)
@@ -107,7 +105,7 @@ class _Connection(asyncio.Protocol):
     def abort(self) -> None:
         """Close at once (a request given up, a broken answer); never reused."""
         self.busy = False
-        self._pool._timed.discard(self)
+        self._pool._deadlines.clear(self)
         self.closed = True
         if self.transport is not None:
             self.transport.abort()
@@ -219,7 +217,7 @@ class _Connection(asyncio.Protocol):
                 self.fail(exc)
                 return
         self.busy = False
-        self._pool._timed.discard(self)
+        self._pool._deadlines.clear(self)
         self.answered += 1
         if self.closed or not self._parser.should_keep_alive():
             self.abort()
@@ -243,6 +241,10 @@ class _Connection(asyncio.Protocol):
             waiter.set_exception(error)
 
 
+def _late(connection: _Connection) -> None:
+    connection.fail(TimeoutError())  # its call's deadline passed (or its drain's)
+
+
 class Http1Pool:
     """Up to `limit` keep-alive connections to one backend's origin."""
 
@@ -263,9 +265,8 @@ class Http1Pool:
         self._all: set[_Connection] = set()
         self._opening = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
-        self._timed: set[_Connection] = set()  # connections with a request out
-        self._sweeper: asyncio.TimerHandle | None = None
-        self._sweep_at = math.inf  # when the sweep is due (TICK_S after a deadline)
+        # the deadline of each connection with a request out (its answer, all of it)
+        self._deadlines: Deadlines[_Connection] = Deadlines(_late, slack=TICK_S)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -285,10 +286,8 @@ class Http1Pool:
             if connection is None:  # a new connection, or a wait for one to come free
                 async with asyncio.timeout_at(deadline):
                     connection = await self._acquire()
-            waiter = connection.send(head, deadline)
-            self._timed.add(connection)
-            if deadline < self._sweep_at:  # the sweep due is too late for this one
-                self._arm(deadline)
+            waiter = connection.send(head)
+            self._deadlines.set(connection, deadline)
             try:
                 return await waiter
             except _Stale:
@@ -296,25 +295,6 @@ class Http1Pool:
             finally:
                 if waiter.cancelled():
                     connection.abort()  # given up: its answer is unwanted
-
-    def _sweep(self) -> None:
-        """Fail the calls whose deadline has passed. One timer for the pool, due at
-        the earliest deadline it knew of, instead of one per call (a timer per call
-        cost more than the rest of the pool's work for it)."""
-        self._sweeper = None
-        self._sweep_at = math.inf
-        now = self.loop.time()
-        late = [c for c in self._timed if c.deadline <= now]
-        for connection in late:
-            connection.fail(TimeoutError())
-        if self._timed:
-            self._arm(max(min(c.deadline for c in self._timed), now))
-
-    def _arm(self, deadline: float) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-        self._sweep_at = deadline + TICK_S
-        self._sweeper = self.loop.call_at(self._sweep_at, self._sweep)
 
     def _head(self, target: str, headers: Mapping[str, str]) -> bytes:
         if _UNSENDABLE_TARGET.search(target):
@@ -393,9 +373,7 @@ class Http1Pool:
                 return
 
     async def aclose(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper, self._sweep_at = None, math.inf
+        self._deadlines.close()
         for connection in list(self._all):
             connection.abort()
         self._idle.clear()

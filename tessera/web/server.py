@@ -26,29 +26,32 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..config import ServerSettings, Settings
+from ..deadlines import Deadlines
 
 log = logging.getLogger("tessera.server")
 
 
 class GuardedHttp(HttpToolsProtocol):
-    """uvicorn's httptools protocol, with header and body deadlines."""
+    """uvicorn's httptools protocol, with header and body deadlines (kept to within
+    SLACK_S, on one timer per server: see tessera.deadlines)."""
 
     header_timeout_s = 10.0
     body_timeout_s = 30.0
-    _deadline: asyncio.TimerHandle | None = None
+    _what = "headers"  # what the current deadline waits for
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         no_delay(transport)
+        self._deadlines = _deadlines_of(self.server_state)
+        self._armed = False
         self._arm(self.header_timeout_s, "headers")
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._deadline is None:  # a next request on a kept-alive connection
+        if not self._armed:  # a next request on a kept-alive connection
             self._arm(self.header_timeout_s, "headers")
 
     def on_headers_complete(self) -> None:
-        self._disarm()
         super().on_headers_complete()
         self._arm(self.body_timeout_s, "body")
 
@@ -61,20 +64,34 @@ class GuardedHttp(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def _arm(self, seconds: float, what: str) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, self._too_slow, what)
+        self._what = what
+        self._armed = True
+        self._deadlines.set(self, self.loop.time() + seconds)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        if self._armed:
+            self._armed = False
+            self._deadlines.clear(self)
 
-    def _too_slow(self, what: str) -> None:
-        self._deadline = None
+    def too_slow(self) -> None:
+        self._armed = False
         if not self.transport.is_closing():
             log.info("closed a connection from %s: its request %s did not arrive in time",
-                     self.client[0] if self.client else "?", what)
+                     self.client[0] if self.client else "?", self._what)
             self.transport.close()
+
+
+SLACK_S = 0.1
+
+
+def _deadlines_of(state: Any) -> Deadlines[GuardedHttp]:
+    """The server's deadlines (one set per uvicorn server: its connections share
+    an event loop), made at its first connection."""
+    deadlines: Deadlines[GuardedHttp] | None = getattr(state, "tessera_deadlines", None)
+    if deadlines is None:
+        deadlines = Deadlines(GuardedHttp.too_slow, slack=SLACK_S)
+        state.tessera_deadlines = deadlines
+    return deadlines
 
 
 def no_delay(transport: asyncio.BaseTransport) -> None:
