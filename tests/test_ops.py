@@ -170,3 +170,35 @@ def test_metrics_add_up_across_two_workers(tmp_path: Path) -> None:
     total = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                 if line.startswith("tessera_requests_total{") and 'operation="Twenty"' in line)
     assert total == 20
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_request_line_written_directly_is_the_line_logging_writes(
+        log_format: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The request line skips logging's record machinery while the handler
+    configure_logging installed is the only one; the line must not change."""
+    from tessera.config import parse_settings
+    from tessera.observability.logs import configure_logging, log_request
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    access = logging.getLogger("tessera.request")
+    fields = {"kind": "graphql", "status": 200, "operation": "OrderPage", "outcome": "ok",
+              "duration_ms": 1.5, "backend_calls": {"orders": 1}, "error_codes": []}
+    try:
+        configure_logging(parse_settings({"server": {"log_format": log_format}}).server)
+        request_id.set("req-1")
+        log_request(**fields)  # written directly
+        access.addFilter(lambda record: True)  # logging is no longer as configured
+        log_request(**fields)  # through a LogRecord
+        access.filters.clear()
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        request_id.set(None)
+    direct, logged = capsys.readouterr().err.splitlines()[-2:]
+    if log_format == "json":
+        direct, logged = (json.loads(line) for line in (direct, logged))
+        assert direct.pop("ts")[:16] == logged.pop("ts")[:16]
+    assert direct == logged
+    assert "request_id" in str(direct) and "OrderPage" in str(direct)
