@@ -201,3 +201,22 @@ async def test_a_real_backends_cookie_is_never_sent_back() -> None:
             assert body["data"]["user"]["name"] == "Aziz"
     assert len(users.heads) == 2
     assert all(b"cookie" not in head.lower() for head in users.heads)
+
+
+async def test_a_request_that_stops_waiting_leaves_a_shared_load_alone() -> None:
+    """settle() waits for loads other fields (and other waiters) share: cancelling one
+    waiter must not cancel the load, and a failed load is a value, not a raise."""
+    from tessera.loaders import settle
+
+    loop = asyncio.get_running_loop()
+    shared, failing = loop.create_future(), loop.create_future()
+    first = asyncio.create_task(settle([shared]))
+    second = asyncio.create_task(settle([shared, failing]))
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    assert first.cancelled() and not shared.done()
+    shared.set_result("kept")
+    failing.set_exception(ValueError("backend said no"))
+    kept, error = await second
+    assert kept == "kept" and isinstance(error, ValueError)

@@ -172,9 +172,26 @@ async def settle(futures: Sequence[asyncio.Future[Any]]) -> list[Any]:
     once, so after the first wait the rest are already done."""
     for future in futures:
         if not future.done():
-            await asyncio.wait((future,))
+            await _done(future)
     return [asyncio.CancelledError() if f.cancelled() else f.exception() or f.result()
             for f in futures]
+
+
+async def _done(future: asyncio.Future[Any]) -> None:
+    """Wait until `future` is done, without taking its outcome or cancelling it if
+    this task is cancelled (loads are shared): `asyncio.wait((future,))` without
+    its sets, counters and timeout handling."""
+    waiter: asyncio.Future[None] = future.get_loop().create_future()
+
+    def wake(_: asyncio.Future[Any]) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    future.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        future.remove_done_callback(wake)
 
 
 def settled(loader: AnyLoader, key: Any) -> asyncio.Future[Any] | None:
