@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import strawberry
 from graphql import (
     GraphQLBoolean,
     GraphQLField,
@@ -53,6 +54,7 @@ from graphql.execution import Executor
 from graphql.pyutils import Path
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.base import StrawberryList, StrawberryOptional
 
 from ..compose.fields import NOTHING, link_of
 from ..compose.lookahead import needs_prefetch
@@ -113,9 +115,77 @@ def readers(schema: GraphQLSchema) -> dict[str, dict[str, Reader | Settled]]:
 
 
 def execution_class(schema: Any) -> type[StrawberryGraphQLCoreExecutionContext]:
-    """The execution context class for a built Strawberry schema."""
+    """The execution context class for a built Strawberry schema (whose linked
+    fields' resolvers it makes lean first: see `lean_links`)."""
+    lean_links(schema)
     found = readers(schema._schema) if schema.config.default_resolver is getattr else {}
     return type("TesseraExecution", (Execution,), {"readers": found})
+
+
+_PLAIN_ARGS = (strawberry.ID, str, int, float, bool)
+
+
+def lean_links(schema: Any) -> int:
+    """Give each linked field whose Strawberry wrapper would do nothing but call it
+    a resolver that calls it directly: the same function with the same Info and
+    the same keyword arguments, without the wrapper's layers (argument
+    conversion, the field-extension chain, exception handlers) that have nothing
+    to do for it. Eligible: a link field with no field extension (permissions are
+    one), no exception handler, and only arguments of the built-in scalars or
+    lists of them (which Strawberry passes on as they are; lists are copied, as
+    it does). Returns how many were made lean."""
+    converter = getattr(schema, "schema_converter", None)
+    handlers = getattr(converter, "_get_field_exception_handlers", None)
+    if handlers is None:
+        return 0
+    lean = 0
+    for kind in schema._schema.type_map.values():
+        if not is_object_type(kind):
+            continue
+        for field in kind.fields.values():
+            definition: Any = (field.extensions or {}).get(DEFINITION)
+            if definition is None or link_of(definition) is None or definition.extensions \
+                    or handlers(definition) or definition.base_resolver is None:
+                continue
+            names = _plain_arguments(schema, definition)
+            if names is not None and field.resolve is not None:
+                lean_resolve = _lean(definition, names, schema.config.info_class)
+                lean_resolve.strawberry = field.resolve  # type: ignore[attr-defined]
+                field.resolve = lean_resolve  # (the wrapper kept: tests compare both)
+                lean += 1
+    return lean
+
+
+def _plain_arguments(schema: Any, definition: Any) -> dict[str, tuple[str, bool]] | None:
+    """GraphQL argument name -> (Python name, is a list), or None if any argument is
+    not a built-in scalar or a list of one."""
+    names: dict[str, tuple[str, bool]] = {}
+    for argument in definition.arguments:
+        kind, many = _unwrapped(argument.type), False
+        if isinstance(kind, StrawberryList):
+            kind, many = _unwrapped(kind.of_type), True
+        if kind not in _PLAIN_ARGS:
+            return None
+        names[schema.config.name_converter.from_argument(argument)] = \
+            (argument.python_name, many)
+    return names
+
+
+def _unwrapped(kind: Any) -> Any:
+    return kind.of_type if isinstance(kind, StrawberryOptional) else kind
+
+
+def _lean(definition: Any, names: dict[str, tuple[str, bool]],
+          info_class: Any) -> Callable[..., Any]:
+    function = definition.base_resolver.wrapped_func
+
+    def resolve(source: Any, info: Any, **kwargs: Any) -> Any:
+        arguments = {}
+        for name, value in kwargs.items():
+            python_name, many = names[name]
+            arguments[python_name] = list(value) if many and value is not None else value
+        return function(source, info_class(_raw_info=info, _field=definition), **arguments)
+    return resolve
 
 
 def _weak_helpers(executor: Executor[Any]) -> GraphQLResolveInfoHelpers:
