@@ -14,8 +14,7 @@ that never ran), partial (data with errors), else ok.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,22 +45,42 @@ class Seen:
         return "partial" if self.partial else "ok"
 
 
-@contextmanager
-def observe(kind: str, request_id: str, headers: Mapping[str, str]) -> Iterator[Seen]:
-    logs.request_id.set(request_id)
-    seen = Seen(kind, request_id)
-    started = time.perf_counter()
-    metrics.IN_FLIGHT.inc()
-    try:
-        with tracing.span(f"{kind} request", {"tessera.request_id": request_id},
-                          parent=headers):
-            yield seen
-    finally:
-        metrics.IN_FLIGHT.dec()
-    seconds = time.perf_counter() - started
-    label = seen.operation if kind == "rest" else metrics.operation_label(seen.operation)
-    metrics.child(metrics.REQUESTS, kind, str(label), seen.outcome).inc()
-    metrics.child(metrics.REQUEST_SECONDS, kind).observe(seconds)
-    logs.log_request(kind=kind, status=seen.status, operation=seen.operation,
-                     outcome=seen.outcome, duration_ms=round(seconds * 1000, 1),
-                     backend_calls=seen.calls, **seen.fields)
+class observe:  # lower case: used as `with observe(...) as seen`, as it was a function
+    """`with observe(kind, request_id, headers) as seen:` (a class rather than a
+    generator context manager: it wraps every client request)."""
+
+    __slots__ = ("_seen", "_started", "_span")
+
+    def __init__(self, kind: str, request_id: str, headers: Mapping[str, str]) -> None:
+        logs.request_id.set(request_id)
+        self._seen = Seen(kind, request_id)
+        self._span = tracing.span(f"{kind} request", {"tessera.request_id": request_id},
+                                  parent=headers)
+        self._started = 0.0
+
+    def __enter__(self) -> Seen:
+        self._started = time.perf_counter()
+        metrics.IN_FLIGHT.inc()
+        try:
+            self._span.__enter__()
+        except BaseException:
+            metrics.IN_FLIGHT.dec()
+            raise
+        return self._seen
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        try:
+            self._span.__exit__(kind, error, trace)
+        finally:
+            metrics.IN_FLIGHT.dec()
+        if kind is not None:  # the endpoint failed: counted and logged by the server
+            return
+        seen = self._seen
+        seconds = time.perf_counter() - self._started
+        label = seen.operation if seen.kind == "rest" else \
+            metrics.operation_label(seen.operation)
+        metrics.child(metrics.REQUESTS, seen.kind, str(label), seen.outcome).inc()
+        metrics.child(metrics.REQUEST_SECONDS, seen.kind).observe(seconds)
+        logs.log_request(kind=seen.kind, status=seen.status, operation=seen.operation,
+                         outcome=seen.outcome, duration_ms=round(seconds * 1000, 1),
+                         backend_calls=seen.calls, **seen.fields)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+READ_BODY = "tessera.body"  # the scope key where BodyLimit leaves the body it read
+
 
 class BodyLimit:
     """Answer 413 to a request body over `max_bytes`, before the app reads it.
@@ -40,6 +42,7 @@ class BodyLimit:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        scope[READ_BODY] = body  # for an endpoint that wants it without receive()
         replayed = False
 
         async def replay() -> Message:

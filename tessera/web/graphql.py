@@ -41,6 +41,7 @@ from ..errors import RequestError
 from ..observability.requests import Seen, observe
 from ..schema import format_errors
 from . import ide
+from .body import READ_BODY
 from .persisted import PersistedQueries, Resolved
 from .ratelimit import RateLimiter
 
@@ -122,49 +123,54 @@ class GraphQLHTTP:
 
     async def handle(self, request: Request) -> Response:
         """One request, measured (metrics, span) and logged (one line)."""
-        with observe("graphql", request_id_from(request.headers), request.headers) as seen:
+        headers = first_values(request.scope["headers"])
+        with observe("graphql", request_id_from(headers), headers) as seen:
             codes: set[str] = set()
-            response = await self._handle(request, seen, codes)
+            response = await self._handle(request, headers, seen, codes)
             seen.status = response.status_code
             seen.fields["error_codes"] = sorted(codes)
         return response
 
-    async def _handle(self, request: Request, seen: Seen, codes: set[str]) -> Response:
+    async def _handle(self, request: Request, headers: dict[str, str], seen: Seen,
+                      codes: set[str]) -> Response:
         media = JSON
         try:
             if request.method not in ("GET", "POST"):
                 raise RequestError("METHOD_NOT_ALLOWED", "/graphql takes GET and POST.", 405,
                                    headers={"allow": "GET, POST"})
-            if self._wants_ide(request):
+            if self._wants_ide(request, headers):
                 if not self._ide:
                     raise RequestError("NOT_FOUND", "GraphiQL is off on this gateway.", 404)
                 return ide.page()
-            found = negotiate(request.headers.get("accept"))
+            found = negotiate(headers.get("accept"))
             if found is None:
                 raise RequestError("NOT_ACCEPTABLE", f"Accept {GRAPHQL_RESPONSE} or {JSON}.",
                                    406)
             media = found
-            self._check_csrf(request)
-            operations, batch = await self._read(request)
+            content_type = _media(headers.get("content-type", ""))
+            self._check_csrf(request, headers, content_type)
+            operations, batch = await self._read(request, content_type)
             seen.operation = operations[0].operation_name if not batch else "batch"
             if self.limiter is not None:
                 await self.limiter.acheck(request, len(operations),
                                           getattr(request.state, "shared", None))
-            return await self._execute(request, operations, batch, media, seen, codes)
+            return await self._execute(request, headers, operations, batch, media, seen,
+                                       codes)
         except RequestError as exc:
             codes.add(exc.code)
             return self._respond(error_body(exc), exc.status, media, exc.headers)
 
-    def _wants_ide(self, request: Request) -> bool:
-        return (request.method == "GET" and "text/html" in request.headers.get("accept", "")
+    def _wants_ide(self, request: Request, headers: dict[str, str]) -> bool:
+        return (request.method == "GET" and "text/html" in headers.get("accept", "")
                 and "query" not in request.query_params
                 and "extensions" not in request.query_params)
 
-    def _check_csrf(self, request: Request) -> None:
-        if any(request.headers.get(name, "").strip() for name in _PREFLIGHT_HEADERS):
+    def _check_csrf(self, request: Request, headers: dict[str, str],
+                    content_type: str) -> None:
+        if any(headers.get(name, "").strip() for name in _PREFLIGHT_HEADERS):
             return
         if request.method == "POST":
-            if _content_type(request) not in _SIMPLE_TYPES:
+            if content_type not in _SIMPLE_TYPES:
                 return
         elif not self.server.csrf_require_preflight:
             return
@@ -173,17 +179,18 @@ class GraphQLHTTP:
             "forgery: send POST with Content-Type: application/json, or set a non-empty "
             "Apollo-Require-Preflight header.", 400)
 
-    async def _read(self, request: Request) -> tuple[list[Params], bool]:
+    async def _read(self, request: Request, content_type: str) -> tuple[list[Params], bool]:
         if request.method == "GET":
             q = request.query_params
             return [_params({"query": q.get("query"), "operationName": q.get("operationName"),
                              "variables": _json_param(q, "variables"),
                              "extensions": _json_param(q, "extensions")})], False
-        if _content_type(request) != JSON:
+        if content_type != JSON:
             raise RequestError("UNSUPPORTED_MEDIA_TYPE",
                                f"POST /graphql takes Content-Type: {JSON}.", 415)
         try:
-            data = orjson.loads(await request.body())
+            read = request.scope.get(READ_BODY)  # BodyLimit read it already
+            data = orjson.loads(read if read is not None else await request.body())
         except orjson.JSONDecodeError:
             raise RequestError("BAD_REQUEST", "The body is not valid JSON.") from None
         if isinstance(data, list):
@@ -195,9 +202,10 @@ class GraphQLHTTP:
             return [_params(item) for item in data], True
         return [_params(data)], False
 
-    async def _execute(self, request: Request, operations: list[Params], batch: bool,
-                       media: str, seen: Seen, codes: set[str]) -> Response:
-        context = new_context(request.state.backends, request.headers,
+    async def _execute(self, request: Request, headers: dict[str, str],
+                       operations: list[Params], batch: bool, media: str, seen: Seen,
+                       codes: set[str]) -> Response:
+        context = new_context(request.state.backends, headers,
                               timeout_ms=self.server.request_timeout_ms, batching=self._batching,
                               request_id=seen.request_id, named=self._named)
         seen.calls = context.scope.report.calls
@@ -321,9 +329,21 @@ def _is_request_error(result: ExecutionResult) -> bool:
     return result.data is None and bool(errors) and all(e.path is None for e in errors)
 
 
-def _content_type(request: Request) -> str:
-    """The request's media type, lower case, without parameters ("" when none)."""
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+def _media(content_type: str) -> str:
+    """A Content-Type's media type, lower case, without parameters ("" when none)."""
+    return content_type.split(";")[0].strip().lower()
+
+
+def first_values(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """A request's headers by (lower-case) name, the first value of each, read in one
+    pass (Starlette's Headers scan and decode the list on every lookup, and raise
+    inside for a missing one)."""
+    found: dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1")
+        if key not in found:
+            found[key] = value.decode("latin-1")
+    return found
 
 
 def _json_param(params: Any, name: str) -> Any:
