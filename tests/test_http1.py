@@ -372,3 +372,24 @@ async def test_an_error_body_that_never_ends_frees_its_connection_at_the_deadlin
         assert await client.get_json("/users/7", scope=CallScope()) == {"id": "7"}
         await client.aclose()
     assert server.connections == 2
+
+
+async def test_closing_the_pool_fails_its_calls_instead_of_leaving_them_waiting() -> None:
+    """At shutdown: the call in flight and the call waiting for the pool's only
+    connection both end as BACKEND_UNAVAILABLE, and a call after it too."""
+    async def script(reader: Reader, writer: Writer, n: int) -> None:
+        await server.head(reader)
+        await reader.read(1)  # never answers
+
+    async with Scripted(script) as server:
+        client = client_for(server.url, timeout_ms=30_000, max_connections=1,
+                            coalesce=False)
+        calls = [asyncio.create_task(client.get_json(f"/users/{i}", scope=CallScope()))
+                 for i in range(2)]
+        while server.requests < 1:
+            await asyncio.sleep(0.01)
+        await client.aclose()
+        outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
+        with pytest.raises(BackendUnavailable):
+            await client.get_json("/users/3", scope=CallScope())
+    assert [type(o) for o in outcomes] == [BackendUnavailable] * 2

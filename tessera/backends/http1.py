@@ -103,10 +103,14 @@ class _Connection(asyncio.Protocol):
         return waiter
 
     def abort(self) -> None:
-        """Close at once (a request given up, a broken answer); never reused."""
+        """Close at once (a request given up, a broken answer, the pool closing);
+        never reused. A request still waiting fails (Unreachable)."""
         self.busy = False
         self._pool._deadlines.clear(self)
         self.closed = True
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(Unreachable("the connection was closed by the gateway"))
         if self.transport is not None:
             self.transport.abort()
 
@@ -268,6 +272,7 @@ class Http1Pool:
         # the deadline of each connection with a request out (its answer, all of it)
         self._deadlines: Deadlines[_Connection] = Deadlines(_late, slack=TICK_S)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -325,6 +330,8 @@ class Http1Pool:
 
     async def _acquire(self) -> _Connection:
         while True:
+            if self._closed:
+                raise Unreachable("the pool is closed (the gateway is stopping)")
             connection = self._idle_connection()
             if connection is not None:
                 return connection
@@ -351,6 +358,9 @@ class Http1Pool:
                 raise Unreachable(f"{type(exc).__name__}: {exc}") from None
             raise
         self._opening -= 1
+        if self._closed:  # closed while this was being opened
+            connection.abort()
+            raise Unreachable("the pool is closed (the gateway is stopping)")
         self._all.add(connection)
         return connection
 
@@ -373,8 +383,9 @@ class Http1Pool:
                 return
 
     async def aclose(self) -> None:
+        self._closed = True
         self._deadlines.close()
-        for connection in list(self._all):
-            connection.abort()
+        for connection in list(self._all):  # each wakes a call waiting for a slot,
+            connection.abort()  # which then finds the pool closed
         self._idle.clear()
         await asyncio.sleep(0)  # let the transports close
