@@ -72,7 +72,8 @@ class BackendClient:
         # How calls travel (`_Native`, `_Pool` or `_Transport`, one interface). To a
         # real plain-http backend, by default: our own keep-alive pool on httptools'
         # parser (http1.py; ~10 us of CPU per call against ~48 through aiohttp's
-        # ClientSession). To an https:// one, or with `http_client = "aiohttp"`:
+        # ClientSession). To an https:// one, one whose URL carries user:password@
+        # (aiohttp sends them as Basic auth), or with `http_client = "aiohttp"`:
         # aiohttp's pool called directly, without an httpx Request and Response per
         # call. Otherwise through an httpx transport: one given (tests pass
         # MockTransport or a recording wrapper; the demo services are an
@@ -87,7 +88,8 @@ class BackendClient:
             if policy.fault.active:
                 chosen = FaultTransport(chosen, policy.fault)
             self._way = _Transport(chosen, base, policy)
-        elif policy.http_client == "httptools" and base.startswith("http://"):
+        elif policy.http_client == "httptools" and base.startswith("http://") \
+                and "@" not in base.partition("//")[2].partition("/")[0]:  # no user:pass@
             self._way = _Native(base, service, policy)
         else:
             self._way = _Pool(base, policy)
