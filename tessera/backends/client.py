@@ -306,6 +306,9 @@ class _Pool:
 
     def __init__(self, base: str, policy: BackendPolicy) -> None:
         self._base = base
+        # user:password@ in the URL: aiohttp sends them as Basic auth, in place of
+        # the client's forwarded Authorization (a request cannot carry both)
+        self._own_auth = "@" in base.partition("//")[2].partition("/")[0]
         self._limit = policy.max_connections
         self._cap = policy.max_response_bytes
         self._session: aiohttp.ClientSession | None = None
@@ -326,7 +329,10 @@ class _Pool:
     async def _get(self, target: str, headers: Mapping[str, str], client: BackendClient,
                    missing_ok: bool) -> tuple[str | None, bytes | None]:
         session = self._session or self._open()
-        async with session.get(self._base + target, headers={**_HEADERS, **headers},
+        sent = {**_HEADERS, **headers}
+        if self._own_auth:
+            sent.pop("authorization", None)
+        async with session.get(self._base + target, headers=sent,
                                allow_redirects=False) as response:
             cache_control = response.headers.get("cache-control")
             if not client.wants_body(response.status, missing_ok):
