@@ -58,11 +58,13 @@ class Deadlines(Generic[T]):
         self._timer, self._at = None, math.inf
         now = self._loop.time()
         late = [item for item, deadline in self._due.items() if deadline <= now]
-        for item in late:
-            del self._due[item]
-            self._expire(item)
-        if self._due:
-            self._arm(max(min(self._due.values()), now))
+        try:
+            for item in late:
+                del self._due[item]
+                self._expire(item)
+        finally:  # even if an expire raised: the other deadlines still keep
+            if self._due:
+                self._arm(max(min(self._due.values()), now))
 
     def close(self) -> None:
         if self._timer is not None:
