@@ -518,7 +518,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown: {', '.join(sorted(unknown))}")
     _ensure_wrk()
     print(f"bench: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, {args.duration:g} s per figure", flush=True)
+          f"Python {platform.python_version()}, {args.duration:g} s per figure; "
+          "nothing shared across requests (caching and coalescing off)", flush=True)
     if args.soak:
         soak(args)
         return 0
@@ -544,6 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps({"date": stamp, "label": args.label, "machine": {
         "cpus": os.cpu_count(), "python": platform.python_version(),
         "platform": platform.platform()}, "args": {k: v for k, v in vars(args).items()},
+        "shared_across_requests": "none: caching and coalescing off",
         "rows": [asdict(r) for r in rows], "ratios_to_peer": compared,
         "ratios_to_before": earlier, "ratios_to_quiet": quiet}, indent=2))
     print(f"bench: figures written to {out.relative_to(ROOT)}")
