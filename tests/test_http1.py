@@ -31,19 +31,23 @@ def ok(body: bytes = b'{"id": "7"}', extra: str = "") -> bytes:
 
 class Scripted:
     """A server whose connections each run `script(reader, writer, n)`, n counting
-    the connections accepted; `requests` counts request heads read via `head`."""
+    the connections accepted; `heads` holds the request heads read via `head`."""
 
     def __init__(self, script: Callable[[Reader, Writer, int], Awaitable[None]]) -> None:
         self.script = script
         self.connections = 0
-        self.requests = 0
+        self.heads: list[bytes] = []
         self.open = 0
         self.peak = 0
         self._server: asyncio.Server | None = None
 
+    @property
+    def requests(self) -> int:
+        return len(self.heads)
+
     async def head(self, reader: Reader) -> bytes:
         head = await reader.readuntil(b"\r\n\r\n")
-        self.requests += 1
+        self.heads.append(head)
         return head
 
     async def __aenter__(self) -> Scripted:
@@ -287,19 +291,15 @@ async def test_a_body_larger_than_the_cap_is_refused_by_its_declared_length() ->
 
 
 async def test_the_request_sent_is_a_plain_get_with_the_forwarded_headers() -> None:
-    heads: list[bytes] = []
-
     async def script(reader: Reader, writer: Writer, n: int) -> None:
-        heads.append(await server.head(reader))
-        writer.write(ok())
-        await writer.drain()
+        await serve_forever(server, ok(), reader, writer)
 
     async with Scripted(script) as server:
         client = client_for(server.url + "/v1")
         scope = CallScope({"authorization": "Bearer t", "x-request-id": "abc"})
         await client.get_json("/users", {"ids": "1,2"}, scope=scope)
         await client.aclose()
-    [head] = heads
+    [head] = server.heads
     lines = head.decode("latin-1").split("\r\n")
     assert lines[0] == "GET /v1/users?ids=1,2 HTTP/1.1"
     assert set(lines[1:-2]) == {f"host: {server.url[7:]}", "accept: application/json",
@@ -398,12 +398,8 @@ async def test_closing_the_pool_fails_its_calls_instead_of_leaving_them_waiting(
 async def test_credentials_in_a_backend_url_are_sent_as_basic_auth() -> None:
     """A URL with user:password@ goes through aiohttp's pool, which sends them, in
     place of the client's forwarded Authorization (aiohttp refuses both at once)."""
-    heads: list[bytes] = []
-
     async def script(reader: Reader, writer: Writer, n: int) -> None:
-        heads.append(await server.head(reader))
-        writer.write(ok())
-        await writer.drain()
+        await serve_forever(server, ok(), reader, writer)
 
     async with Scripted(script) as server:
         url = server.url.replace("http://", "http://svc:s3cret@")
@@ -411,7 +407,7 @@ async def test_credentials_in_a_backend_url_are_sent_as_basic_auth() -> None:
         for scope in (CallScope(), CallScope({"authorization": "Bearer client"})):
             assert await client.get_json("/users/7", scope=scope) == {"id": "7"}
         await client.aclose()
-    for head in heads:
+    for head in server.heads:
         lines = {line.partition(b": ")[0].lower(): line.partition(b": ")[2]
                  for line in head.split(b"\r\n")}
         assert lines[b"authorization"] == b"Basic c3ZjOnMzY3JldA=="  # svc:s3cret

@@ -79,8 +79,8 @@ class BackendClient:
         # MockTransport or a recording wrapper; the demo services are an
         # ASGITransport), httpx's own pool (`http_client = "httpx"`), or aiohttp's
         # behind httpx's API when faults are injected (FaultTransport wraps it).
-        # Every way: no cookie kept or sent, no redirect followed, and the call's
-        # deadline is our own asyncio.timeout.
+        # Every way: no cookie kept or sent, no redirect followed; the call's deadline
+        # is kept by the pool itself (_Native) or by asyncio.timeout (_Timed ways).
         base = base_url.rstrip("/")
         self._way: _Native | _Pool | _Transport
         if transport is not None or policy.fault.active or policy.http_client == "httpx":
@@ -89,7 +89,7 @@ class BackendClient:
                 chosen = FaultTransport(chosen, policy.fault)
             self._way = _Transport(chosen, base, policy)
         elif policy.http_client == "httptools" and base.startswith("http://") \
-                and "@" not in base.partition("//")[2].partition("/")[0]:  # no user:pass@
+                and not _has_credentials(base):
             self._way = _Native(base, service, policy)
         else:
             self._way = _Pool(base, policy)
@@ -235,7 +235,7 @@ class BackendClient:
             raise
         finally:
             verdict()
-            (self._ok_calls if outcome is OK else
+            (self._ok_calls if outcome == OK else
              metrics.child(metrics.BACKEND_CALLS, self.service, outcome)).inc()
             if started is not None:
                 seconds = time.perf_counter() - started
@@ -298,7 +298,21 @@ class _Native:
         await self._pool.aclose()
 
 
-class _Pool:
+class _Timed:
+    """A way whose call's deadline is an asyncio.timeout around its `_get`."""
+
+    async def get(self, target: str, headers: Mapping[str, str], client: BackendClient,
+                  missing_ok: bool, timeout: float) -> tuple[str | None, bytes | None]:
+        """(Cache-Control, the decoded body, or None for an expected 404)."""
+        async with asyncio.timeout(timeout):
+            return await self._get(target, headers, client, missing_ok)
+
+    async def _get(self, target: str, headers: Mapping[str, str], client: BackendClient,
+                   missing_ok: bool) -> tuple[str | None, bytes | None]:
+        raise NotImplementedError
+
+
+class _Pool(_Timed):
     """aiohttp's connection pool for one backend, called directly. No cookie is kept
     (DummyCookieJar) or redirect followed; bodies arrive still encoded and are
     decoded within the cap by `read_chunks`. Made at the first call (aiohttp wants
@@ -308,7 +322,7 @@ class _Pool:
         self._base = base
         # user:password@ in the URL: aiohttp sends them as Basic auth, in place of
         # the client's forwarded Authorization (a request cannot carry both)
-        self._own_auth = "@" in base.partition("//")[2].partition("/")[0]
+        self._own_auth = _has_credentials(base)
         self._limit = policy.max_connections
         self._cap = policy.max_response_bytes
         self._session: aiohttp.ClientSession | None = None
@@ -319,12 +333,6 @@ class _Pool:
             connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
             timeout=aiohttp.ClientTimeout(total=None))  # deadlines are ours
         return self._session
-
-    async def get(self, target: str, headers: Mapping[str, str], client: BackendClient,
-                  missing_ok: bool, timeout: float) -> tuple[str | None, bytes | None]:
-        """(Cache-Control, the decoded body, or None for an expected 404)."""
-        async with asyncio.timeout(timeout):
-            return await self._get(target, headers, client, missing_ok)
 
     async def _get(self, target: str, headers: Mapping[str, str], client: BackendClient,
                    missing_ok: bool) -> tuple[str | None, bytes | None]:
@@ -351,7 +359,7 @@ class _Pool:
             await self._session.close()
 
 
-class _Transport:
+class _Transport(_Timed):
     """An httpx transport, handed a prebuilt httpx.Request (httpx's types and
     transports, without AsyncClient's URL merging, cookie, auth and redirect
     layers); its own timeouts are set to the backend's."""
@@ -362,12 +370,6 @@ class _Transport:
         self._base = base
         self._cap = policy.max_response_bytes
         self._extensions = {"timeout": httpx.Timeout(policy.timeout_ms / 1000).as_dict()}
-
-    async def get(self, target: str, headers: Mapping[str, str], client: BackendClient,
-                  missing_ok: bool, timeout: float) -> tuple[str | None, bytes | None]:
-        """(Cache-Control, the decoded body, or None for an expected 404)."""
-        async with asyncio.timeout(timeout):
-            return await self._get(target, headers, client, missing_ok)
 
     async def _get(self, target: str, headers: Mapping[str, str], client: BackendClient,
                    missing_ok: bool) -> tuple[str | None, bytes | None]:
@@ -384,6 +386,11 @@ class _Transport:
 
     async def aclose(self) -> None:
         await self._transport.aclose()
+
+
+def _has_credentials(url: str) -> bool:
+    """Does the URL carry user:password@ before its host?"""
+    return "@" in url.partition("//")[2].partition("/")[0]
 
 
 def _network_transport(policy: BackendPolicy) -> httpx.AsyncBaseTransport:

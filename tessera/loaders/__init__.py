@@ -13,8 +13,7 @@ uses its binding, so a graph of any size costs only what a request touches.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable, Sequence
-from functools import partial
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiodataloader import DataLoader, Loader
@@ -28,15 +27,13 @@ if TYPE_CHECKING:
 
 __all__ = ["Loaders", "load_all", "make_loaders", "settle", "settled"]
 
-BatchFn = Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
-AnyLoader = DataLoader[Any, Any]
 
 
 def _same(key: Any) -> Any:
     return key
 
 
-class _Loader(AnyLoader):
+class _Loader(DataLoader[Any, Any]):
     """A DataLoader for one binding, whose queue is dispatched by a shared `Batcher`
     (see there) as one task per batch: the binding's fetch, awaited directly."""
 
@@ -113,12 +110,32 @@ class _Loader(AnyLoader):
 
     def _enqueue(self, key: Any) -> asyncio.Future[Any]:
         """A new key's future, cached and queued for the next dispatch."""
+        entry = self._entry(key)
+        future: asyncio.Future[Any] = entry.future
+        self._cache[key] = future
+        self._queue.append(entry)
+        return future
+
+    def _entry(self, key: Any) -> Loader:
         if key is None:
             raise TypeError("The loader.load() function must be called with a value, "
                             "but got: None.")
-        future = self._cache[key] = self.loop.create_future()
-        self._queue.append(Loader(key, future))
+        future: asyncio.Future[Any] = self.loop.create_future()
+        return Loader(key, future)
+
+
+class _Unbatched(_Loader):
+    """The benchmark's naive baseline (`caching=False`): every load its own call,
+    at once, nothing kept."""
+
+    def load(self, key: Any) -> asyncio.Future[Any]:
+        entry = self._entry(key)
+        self.loop.create_task(self._batch([entry]))
+        future: asyncio.Future[Any] = entry.future
         return future
+
+    def load_all(self, keys: Iterable[Any]) -> list[asyncio.Future[Any]]:
+        return [self.load(key) for key in keys]
 
 
 class Loaders:
@@ -131,38 +148,29 @@ class Loaders:
         self.scope = scope
         self.caching = caching
         self._named = named or {}
-        self._made: dict[int, AnyLoader] = {}
+        self._made: dict[int, _Loader] = {}
         self.batcher = Batcher()  # shared by its loaders; told of executor work too
 
-    def __getitem__(self, binding: Rest) -> AnyLoader:
+    def __getitem__(self, binding: Rest) -> _Loader:
         made = self._made.get(id(binding))
         if made is None:
             made = self._made[id(binding)] = self._make(binding)
         return made
 
-    def __getattr__(self, name: str) -> AnyLoader:
+    def __getattr__(self, name: str) -> _Loader:
         named = self.__dict__.get("_named", {})
         if name not in named:
             raise AttributeError(f"no binding named {name!r} in this graph")
         return self[named[name]]
 
-    def _make(self, binding: Rest) -> AnyLoader:
-        client = self.backends.clients[binding.backend]
-        if not self.caching:
-            fn = _counted(binding.label, partial(_fetch, binding, client, self.scope))
-            return DataLoader(batch_load_fn=fn, batch=False, cache=False)
-        return _Loader(binding, client, self.scope, self.batcher)
+    def _make(self, binding: Rest) -> _Loader:
+        made = _Loader if self.caching else _Unbatched
+        return made(binding, self.backends.clients[binding.backend], self.scope, self.batcher)
 
 
-async def _fetch(binding: Rest, client: Any, scope: CallScope, keys: list[Any]) -> list[Any]:
-    return await binding.fetch(client, keys, scope)
-
-
-def load_all(loader: AnyLoader, keys: Iterable[Any]) -> list[asyncio.Future[Any]]:
+def load_all(loader: _Loader, keys: Iterable[Any]) -> list[asyncio.Future[Any]]:
     """The loader's futures for these keys (batched, de-duplicated)."""
-    if isinstance(loader, _Loader):
-        return loader.load_all(keys)
-    return [loader.load(key) for key in keys]  # the naive baseline's plain DataLoader
+    return loader.load_all(keys)
 
 
 async def settle(futures: Sequence[asyncio.Future[Any]]) -> list[Any]:
@@ -194,7 +202,7 @@ async def _done(future: asyncio.Future[Any]) -> None:
         future.remove_done_callback(wake)
 
 
-def settled(loader: AnyLoader, key: Any) -> asyncio.Future[Any] | None:
+def settled(loader: _Loader, key: Any) -> asyncio.Future[Any] | None:
     """The loader's future for `key` if that load has already finished, else None."""
     future: asyncio.Future[Any] | None = loader._cache.get(key)
     return future if future is not None and future.done() else None
@@ -203,17 +211,3 @@ def settled(loader: AnyLoader, key: Any) -> asyncio.Future[Any] | None:
 def make_loaders(backends: Backends, scope: CallScope, named: dict[str, Rest] | None = None,
                  *, batching: bool = True) -> Loaders:
     return Loaders(backends, scope, caching=batching, named=named)
-
-
-def _counted(label: str, fn: BatchFn) -> BatchFn:
-    """`fn`, with its batch sizes measured and, when tracing, a span per batch (the
-    naive baseline's loaders; `_Loader._batch` does the same for batched ones)."""
-    sizes = metrics.child(metrics.BATCH_SIZE, label)
-
-    async def counted(keys: list[Any]) -> list[Any]:
-        sizes.observe(len(keys))
-        if not tracing.active:
-            return await fn(keys)
-        with tracing.span(f"loader {label}", {"tessera.keys": len(keys)}):
-            return await fn(keys)
-    return counted

@@ -37,13 +37,11 @@ def _extra(record: logging.LogRecord) -> dict[str, Any]:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        text = self.line(record.levelname, record.name, record.getMessage(), _extra(record),
-                         record.created)
+        fields = _extra(record)
         if record.exc_info:
-            line = orjson.loads(text)
-            line["exception"] = self.formatException(record.exc_info)
-            text = orjson.dumps(line, default=str).decode()
-        return text
+            fields["exception"] = self.formatException(record.exc_info)
+        return self.line(record.levelname, record.name, record.getMessage(), fields,
+                         record.created)
 
     @staticmethod
     def line(level: str, logger: str, message: str, fields: dict[str, Any],

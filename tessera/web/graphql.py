@@ -36,7 +36,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from ..config import Settings
-from ..context import Context, new_context, request_id_from
+from ..context import Context, first_values, new_context, request_id_from
 from ..errors import RequestError
 from ..observability.requests import Seen, observe
 from ..schema import format_errors
@@ -333,17 +333,6 @@ def _media(content_type: str) -> str:
     """A Content-Type's media type, lower case, without parameters ("" when none)."""
     return content_type.split(";")[0].strip().lower()
 
-
-def first_values(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """A request's headers by (lower-case) name, the first value of each, read in one
-    pass (Starlette's Headers scan and decode the list on every lookup, and raise
-    inside for a missing one)."""
-    found: dict[str, str] = {}
-    for name, value in raw:
-        key = name.decode("latin-1")
-        if key not in found:
-            found[key] = value.decode("latin-1")
-    return found
 
 
 def _json_param(params: Any, name: str) -> Any:

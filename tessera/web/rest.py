@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..aggregate.engine import RouteResult
 from ..aggregate.routes import Aggregator
-from ..context import request_id_from
+from ..context import first_values, request_id_from
 from ..errors import RequestError
 from ..observability.requests import observe
 from .ratelimit import RateLimiter
@@ -69,16 +69,17 @@ class RestRoutes:
 
     async def _serve(self, request: Request, path: str, pattern: str) -> Response:
         """One route request, measured (metrics, span) and logged (one line)."""
-        with observe("rest", request_id_from(request.headers), request.headers) as seen:
+        headers = first_values(request.scope["headers"])
+        with observe("rest", request_id_from(headers), headers) as seen:
             seen.operation = pattern
-            response, result = await self._respond(request, path, seen.request_id)
+            response, result = await self._respond(request, headers, path, seen.request_id)
             seen.status = response.status_code
             if result is not None:
                 seen.calls, seen.partial = result.calls, bool(result.partial)
                 seen.fields["partial"] = result.partial
         return response
 
-    async def _respond(self, request: Request, path: str,
+    async def _respond(self, request: Request, request_headers: dict[str, str], path: str,
                        rid: str) -> tuple[Response, RouteResult | None]:
         headers = {"x-request-id": rid}
         if self.limiter is not None:
@@ -88,7 +89,7 @@ class RestRoutes:
                 return error_response(exc.status, str(exc), exc.code,
                                       {**headers, **exc.headers}), None
         result = await self.aggregator.handle(
-            path, request.state.backends, request.headers,
+            path, request.state.backends, request_headers,
             strategy=request.query_params.get("failure_strategy"), request_id=rid)
         if result.partial:
             headers["x-tessera-partial"] = ",".join(result.partial)
