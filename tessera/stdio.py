@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from .aggregate.routes import build_plans
 from .backends import Backends
+from .backends.urls import header_value_ok
 from .config import Aggregation, Settings
 from .errors import ConfigError
 from .framing import MAX_MESSAGE_BYTES, Frame, Framer
@@ -110,6 +111,11 @@ class Session:
                     "body": {"error": "only GET is served"}}
         headers = {k.lower(): v for k, v in body.get("headers", {}).items()
                    if isinstance(v, str)} if isinstance(body.get("headers"), dict) else {}
+        unsendable = sorted(name for name, value in headers.items()
+                            if not header_value_ok(value))
+        if unsendable:  # HTTP's own parser refuses these; here the edge is this reader
+            return _error(msg_id, "bad_request", f"header {unsendable[0]!r} holds a line "
+                          "break, a NUL or a character HTTP/1.1 cannot carry")
         result = await self.aggregator.handle(path, self.backends, headers, strategy=strategy,
                                               down=frozenset(failed))
         reply: dict[str, Any] = {"type": "api_response", "in_reply_to": msg_id,

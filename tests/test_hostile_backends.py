@@ -232,6 +232,16 @@ async def test_an_id_too_long_for_a_url_is_bad_user_input_and_never_sent() -> No
     assert recorder.requests == []
 
 
+async def test_a_route_id_too_long_for_a_url_is_bad_user_input_and_never_sent() -> None:
+    """The REST routes answer it as /graphql does: the client's error, 400, no call."""
+    recorder = Recorder()
+    async with gateway(transport=recorder) as client:
+        response = await client.get(f"/api/orders/{'x' * 20_000}/details")
+    assert response.status_code == 400
+    assert response.json()["code"] == "BAD_USER_INPUT" and "too long" in response.json()["error"]
+    assert recorder.requests == []
+
+
 async def test_long_ids_are_split_so_every_url_stays_short() -> None:
     recorder = Recorder()
     ids = [f"{n}-" + "k" * 300 for n in range(60)]

@@ -155,3 +155,22 @@ def run_stdio_bytes(data: bytes) -> list[dict[str, Any]]:
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert b"Traceback" not in done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_a_header_http_cannot_carry_is_a_bad_request_and_the_next_is_answered() -> None:
+    """HTTP's own parser refuses a line break in a header; here the reader does."""
+    def request(msg_id: int, headers: dict[str, str]) -> str:
+        return json.dumps({"src": "c1", "dest": "gateway", "body": {
+            "type": "api_request", "msg_id": msg_id, "path": "/api/orders/123/details",
+            "headers": headers}})
+
+    text = "\n".join([json.dumps(INIT), request(2, {"Authorization": "Bearer a\r\nX-Evil: 1"}),
+                      request(3, {"Accept-Language": "\u20ac"}),
+                      request(4, {"Authorization": "Bearer fine"})]) + "\n"
+    _, line_break, euro, fine = run_stdio(text)
+    for refused, msg_id in ((line_break, 2), (euro, 3)):
+        assert refused["body"]["type"] == "error" and refused["body"]["in_reply_to"] == msg_id
+        assert refused["body"]["code"] == "bad_request"
+    assert "authorization" in line_break["body"]["text"]
+    assert fine["body"]["status"] == 200
+

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..backends import MISSING, BackendClient, Backends, CallScope
 from ..backends.urls import Unaddressable, fill, key_list, list_chunks, segment
-from ..errors import BackendBadResponse, BackendError
+from ..errors import BackendBadResponse, BackendError, InputError
 from ..resilience import Stale
 from .plan import Ref, RoutePlan, Step
 
@@ -197,7 +197,10 @@ async def run_plan(plan: RoutePlan, wildcards: list[str], backends: Backends,
             if not done:
                 break
             for task in done:
-                outcomes[names[task]] = task.result()
+                try:
+                    outcomes[names[task]] = task.result()
+                except InputError as exc:  # a value of the client's no backend URL can carry
+                    return RouteResult(400, {"error": str(exc), "code": exc.code})
             if strategy == "fail_fast":
                 first = next((n for n in run.tasks if n in outcomes and outcomes[n].failed), None)
                 if first is not None:

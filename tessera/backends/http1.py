@@ -40,6 +40,7 @@ import httptools
 from ..deadlines import Deadlines
 from ..errors import BackendBadResponse, InputError
 from .body import Collector, too_large
+from .urls import LINE_BREAK
 
 __all__ = ["Http1Pool", "Malformed", "Unreachable"]
 
@@ -49,7 +50,6 @@ DRAIN = 64 * 1024  # body bytes of an unwanted answer read and dropped to keep i
 TICK_S = 0.005  # a call's deadline is kept to within this (one timer per pool)
 
 _UNSENDABLE_TARGET = re.compile(r"[^\x21-\x7e]")  # a request target is visible ASCII
-_UNSENDABLE_VALUE = re.compile(r"[\r\n\x00]")
 
 Answer = tuple[int, str | None, bytes | None]  # status, Cache-Control, body (200 only)
 
@@ -307,7 +307,7 @@ class Http1Pool:
                              "written in a URL.")
         lines = [f"GET {self._prefix}{target} HTTP/1.1\r\n", self._static]
         for name, value in headers.items():
-            if _UNSENDABLE_VALUE.search(value):
+            if LINE_BREAK.search(value):
                 raise InputError(f"The {name} header cannot be forwarded: it holds a "
                                  "line break or NUL.")
             lines.append(f"{name}: {value}\r\n")

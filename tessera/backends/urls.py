@@ -20,10 +20,12 @@ refuse them (`Unaddressable`) or send them in a query string instead.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from urllib.parse import quote
 
 DOT_SEGMENTS = frozenset({".", ".."})
+LINE_BREAK = re.compile(r"[\r\n\x00]")  # what no header value may hold
 MAX_URL_CHARS = 16 * 1024  # more than most servers accept in a request line
 MAX_LIST_CHARS = 8000  # an `ids=` list longer than this is split into more calls
 
@@ -104,3 +106,15 @@ def list_chunks(keys: list[str], size: int) -> list[list[str]]:
     if current:
         chunks.append(current)
     return chunks
+
+
+def header_value_ok(value: str) -> bool:
+    """Can `value` travel as an HTTP/1.1 header value: no CR, LF or NUL (which
+    would end the header and start another), and latin-1 only?"""
+    if LINE_BREAK.search(value):
+        return False
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
