@@ -196,11 +196,14 @@ async def run_plan(plan: RoutePlan, wildcards: list[str], backends: Backends,
                                                return_when=asyncio.FIRST_COMPLETED)
             if not done:
                 break
-            for task in done:
+            refused: InputError | None = None
+            for task in done:  # every one's outcome taken, so none is left unretrieved
                 try:
                     outcomes[names[task]] = task.result()
                 except InputError as exc:  # a value of the client's no backend URL can carry
-                    return RouteResult(400, {"error": str(exc), "code": exc.code})
+                    refused = refused or exc
+            if refused is not None:
+                return RouteResult(400, {"error": str(refused), "code": refused.code})
             if strategy == "fail_fast":
                 first = next((n for n in run.tasks if n in outcomes and outcomes[n].failed), None)
                 if first is not None:
