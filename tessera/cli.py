@@ -17,11 +17,14 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from .config import Settings, load_settings
 from .errors import ConfigError
+
+DEMO_PORT = 8101  # demo-backends' first port unless a config or --port says
 
 if TYPE_CHECKING:
     from .gateway import Gateway
@@ -139,7 +142,8 @@ def _demo_backends(args: argparse.Namespace) -> int:
     from .demo import PortTaken, serve_demo_backends
 
     try:
-        graph = graph_for(load_settings(args.config))
+        settings = load_settings(args.config)
+        graph = graph_for(settings)
     except ConfigError as exc:
         print(f"tessera: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -154,15 +158,29 @@ def _demo_backends(args: argparse.Namespace) -> int:
               f"the services are {', '.join(names)}", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        asyncio.run(serve_demo_backends(graph, args.host, args.port,
+        asyncio.run(serve_demo_backends(graph, args.host, args.port or DEMO_PORT,
                                         latency_ms=args.latency_ms, failing=args.fail,
-                                        only=args.only))
+                                        only=args.only,
+                                        at=None if args.port else _configured_ports(
+                                            settings, names, args.host)))
     except PortTaken as exc:
         print(f"tessera: demo-backends: {exc}; choose another with --port", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _configured_ports(settings: Settings, names: Iterable[str], host: str) -> dict[str, int]:
+    """The port of each service whose configured `url` points at this host: there
+    its demo is served, so the gateway of the same config finds it."""
+    ports: dict[str, int] = {}
+    for name in names:
+        url = urlsplit(settings.url(name) or "")
+        if url.scheme == "http" and url.port and url.hostname in (host, "localhost",
+                                                                   "127.0.0.1"):
+            ports[name] = url.port
+    return ports
 
 
 def _stdio(args: argparse.Namespace) -> int:
@@ -269,8 +287,10 @@ def _parser() -> argparse.ArgumentParser:
                                help="serve the graph's demo services over HTTP")
     demo.add_argument("--config", help="TOML or JSON config file naming the graph")
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8101,
-                      help="the first service's port; the others follow")
+    demo.add_argument("--port", type=int,
+                      help="the first service's port, the others following (default: a "
+                      "service whose url in --config is on this host gets that url's "
+                      f"port, the rest {DEMO_PORT} and on)")
     demo.add_argument("--latency-ms", type=float, default=0.0)
     demo.add_argument("--only", metavar="SERVICE",
                       help="serve just this service, on --port (one container each)")

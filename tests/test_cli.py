@@ -112,6 +112,28 @@ def test_gateway_over_demo_backends_on_real_sockets(tmp_path: Path) -> None:
     assert str(base + 1) not in response.text
 
 
+def test_demo_backends_serve_each_service_at_its_configured_url(tmp_path: Path) -> None:
+    """The README's walkthrough: with the `url`s uncommented, `demo-backends --config`
+    serves the fixtures where those urls point, and `serve` of the same config
+    answers through them."""
+    books, authors, port = free_port(), free_port(), free_port()
+    config = tmp_path / "tessera.toml"
+    config.write_text(f'[graph]\nmodule = "{ROOT / "examples" / "library" / "graph.py"}"\n'
+                      f'[backends.books]\nurl = "http://127.0.0.1:{books}"\n'
+                      f'[backends.authors]\nurl = "http://127.0.0.1:{authors}"\n')
+    with running("demo-backends", "--config", str(config),
+                 ready_url=f"http://127.0.0.1:{authors}/_demo/calls"), \
+            running("serve", "--config", str(config), "--port", str(port),
+                    ready_url=f"http://127.0.0.1:{port}/healthz"):
+        body = httpx.post(f"http://127.0.0.1:{port}/graphql",
+                          json={"query": "{ books { title author { name } } }"}).json()
+        calls = [httpx.get(f"http://127.0.0.1:{at}/_demo/calls").json()["calls"]
+                 for at in (books, authors)]
+    assert "errors" not in body and len(body["data"]["books"]) == 4
+    assert body["data"]["books"][0]["author"] == {"name": "Ursula K. Le Guin"}
+    assert calls == [1, 1]
+
+
 def test_serve_with_a_bad_config_exits_2(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[limits]\nmax_depth = \"deep\"\n")

@@ -11,6 +11,7 @@ the gateway's clients talk to it exactly as they would to real services.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
@@ -118,18 +119,25 @@ def listening_socket(host: str, port: int, name: str) -> socket.socket:
 
 async def serve_demo_backends(graph: Graph | None = None, host: str = "127.0.0.1",
                               port: int = 8101, *, latency_ms: float = 0,
-                              failing: Iterable[str] = (), only: str | None = None) -> None:
-    """Serve each demo service on its own port (the first on `port`, the next on
-    `port+1`, ...), or just `only` on `port` (one container per service)."""
+                              failing: Iterable[str] = (), only: str | None = None,
+                              at: Mapping[str, int] | None = None) -> None:
+    """Serve each demo service on its own port (the one `at` gives it, else the
+    first on `port`, the next on `port+1`, ...), or just `only` (on its `at` port,
+    else `port`: one container per service)."""
     import uvicorn
 
     apps = wrapped((graph or _default_graph()).demo_services(), latency_ms=latency_ms,
                    failing=failing)
-    ports = {only: port} if only else {name: port + i for i, name in enumerate(apps)}
-    sockets = {name: listening_socket(host, at, name) for name, at in ports.items()}
+    given = dict(at or {})
+    if only:
+        ports = {only: given.get(only, port)}
+    else:
+        free = (n for n in itertools.count(port) if n not in given.values())
+        ports = {name: given[name] if name in given else next(free) for name in apps}
+    sockets = {name: listening_socket(host, number, name) for name, number in ports.items()}
     servers = [(uvicorn.Server(uvicorn.Config(apps[name], log_level="warning",
                                               lifespan="off")), sockets[name])
                for name in ports]
-    for name, at in ports.items():
-        print(f"demo {name:<9} http://{host}:{at}", flush=True)
+    for name, number in ports.items():
+        print(f"demo {name:<9} http://{host}:{number}", flush=True)
     await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
