@@ -278,3 +278,70 @@ async def test_refused_linked_records_get_the_same_errors_both_ways(query: str) 
             schema.execution_context_class = fast
     assert ours == theirs
     assert any(e["extensions"]["code"] == "BACKEND_BAD_RESPONSE" for e in ours["errors"])
+
+
+DIRECTED = [
+    ("query($with: Boolean!) { order(id: \"42\") { id user @include(if: $with) { name } "
+     "items { quantity product { name price @skip(if: $with) } } } }", "with"),
+    ("query($without: Boolean!) { products(ids: [\"1\", \"2\"]) { ...P } }"
+     " fragment P on Product { name stock @skip(if: $without) price }", "without"),
+    ("query($on: Boolean!) { order(id: \"42\") { id ... @include(if: $on) "
+     "{ status items { stock } } } }", "on"),
+]
+
+
+@pytest.mark.parametrize(("query", "flag"), DIRECTED)
+def test_directives_read_each_requests_variables(
+        shop: tuple[Any, str], query: str, flag: str) -> None:
+    """A document with @skip/@include collects its fields per request: the same
+    document with the flag flipped answers differently, each way as graphql-core does."""
+    first = same_both_ways(shop, query, {flag: True})
+    second = same_both_ways(shop, query, {flag: False})
+    assert first["data"] and not first["errors"] and second["data"] and not second["errors"]
+    assert first["data"] != second["data"]
+    again = same_both_ways(shop, query, {flag: True})
+    assert again == first
+
+
+def test_a_documents_fields_are_collected_once_then_kept(
+        shop: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without directives, which fields each object executes is collected at the
+    document's first run and kept: later runs (other variables too) collect nothing
+    and answer as graphql-core does."""
+    import tessera.schema.execution as execution
+
+    collected: list[str] = []
+    original = execution.collect_subfields
+
+    def counting(*args: Any) -> Any:
+        collected.append(args[4].name)  # the return type's name
+        return original(*args)
+
+    monkeypatch.setattr(execution, "collect_subfields", counting)
+    query = ("query($id: ID!) { order(id: $id) { id user { name } items { quantity "
+             "product { ...P } } } } fragment P on Product { name price stock }")
+    first = same_both_ways(shop, query, {"id": "42"})
+    assert sorted(set(collected)) == ["Order", "OrderItem", "Product", "User"]
+    collected.clear()
+    again = same_both_ways(shop, query, {"id": "42"})
+    other = same_both_ways(shop, query, {"id": "1"})
+    assert again == first and other["data"] != first["data"] and not other["errors"]
+    assert collected == []
+
+
+def test_what_makes_collection_depend_on_the_request() -> None:
+    from graphql import parse
+
+    from tessera.schema.execution import fixed_selections
+
+    def fixed(text: str) -> bool:
+        document = parse(text)
+        operation = document.definitions[0]
+        fragments = {d.name.value: d for d in document.definitions[1:]}  # type: ignore[attr-defined]
+        return fixed_selections(operation, fragments)
+
+    assert fixed("{ a { b ...F ... on T { c } } } fragment F on T { d }")
+    assert not fixed("query($v: Boolean!) { a @include(if: $v) { b } }")
+    assert not fixed("{ a { ...F } } fragment F on T { d @skip(if: true) }")
+    assert not fixed("{ a { ... @defer { b } } }")
+    assert not fixed("query @cached { a }")

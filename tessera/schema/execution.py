@@ -19,6 +19,13 @@ gateway's answer need none of it:
 - an object or list field the record holds itself (no resolver: `Order.items`)
   is `getattr(parent, python_name)`, completed the same way.
 
+Which fields each object of a selection executes (graphql-core's
+`collect_subfields`, per request) depends only on the document, unless it has
+directives (`@skip`/`@include` read the variables, `@defer` makes delivery
+groups) or fragment arguments: for a document without them it is collected once
+and kept with the document (`collected`, bounded like the parse cache), not once
+per request.
+
 Anything else takes graphql-core's own path, unchanged: fields with arguments,
 `__typename`, loads not finished, failed or stale, and every value where the
 short way could differ (an attribute that is missing or raises, an exception
@@ -38,6 +45,9 @@ from typing import Any, ClassVar
 
 import strawberry
 from graphql import (
+    DirectiveNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLBoolean,
     GraphQLField,
     GraphQLID,
@@ -49,8 +59,11 @@ from graphql import (
     is_leaf_type,
     is_non_null_type,
     is_object_type,
+    visit,
 )
 from graphql.execution import Executor
+from graphql.execution.collect_fields import CollectedFields, collect_subfields
+from graphql.language import BREAK, Visitor
 from graphql.pyutils import Path
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -58,8 +71,10 @@ from strawberry.types.base import StrawberryList, StrawberryOptional
 
 from ..compose.fields import NOTHING, link_of
 from ..compose.lookahead import needs_prefetch
+from ..lru import LRU
 
 DEFINITION = "strawberry-definition"  # where Strawberry keeps a GraphQLField's own field
+KEPT_OPERATIONS = 1000  # operations whose collected fields are kept (the parse cache's size)
 
 # reads a field of a parent: (parent, context) -> its coerced value, or _SLOW
 Reader = Callable[[Any, Any], Any]
@@ -119,7 +134,8 @@ def execution_class(schema: Any) -> type[StrawberryGraphQLCoreExecutionContext]:
     fields' resolvers it makes lean first: see `lean_links`)."""
     lean_links(schema)
     found = readers(schema._schema) if schema.config.default_resolver is getattr else {}
-    return type("TesseraExecution", (Execution,), {"readers": found})
+    return type("TesseraExecution", (Execution,),
+                {"readers": found, "collected": LRU(KEPT_OPERATIONS)})
 
 
 _PLAIN_ARGS = (strawberry.ID, str, int, float, bool)
@@ -211,9 +227,14 @@ def _weak_helpers(executor: Executor[Any]) -> GraphQLResolveInfoHelpers:
 
 class Execution(StrawberryGraphQLCoreExecutionContext):
     readers: ClassVar[dict[str, dict[str, Reader | Settled]]] = {}
+    # id(operation) -> (the operation, its fragments, its collected subfields by
+    # (type, ids of the field nodes), or None when they depend on the request)
+    collected: ClassVar[LRU[int, tuple[Any, Any, dict[Any, CollectedFields] | None]]] = \
+        LRU(KEPT_OPERATIONS)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._kept = self._kept_collections()
         self.async_helpers = _weak_helpers(self)
         # per selection of a Settled field: (the selection, whether it needs a prefetch)
         self._below: dict[int, tuple[Any, bool]] = {}
@@ -221,6 +242,38 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         loaders = getattr(self.context_value, "loaders", None)
         batcher = getattr(loaders, "batcher", None)
         self._worked: Callable[[], None] | None = batcher.worked if batcher else None
+
+    def _kept_collections(self) -> dict[Any, CollectedFields] | None:
+        """This operation's store of collected subfields, made at its first run;
+        None when collecting depends on the request (see the module's notes)."""
+        operation = self.operation
+        kept = self.collected.get(id(operation))
+        if kept is None or kept[0] is not operation:  # (an id the LRU forgot, reused)
+            fixed = fixed_selections(operation, self.fragment_definitions)
+            kept = (operation, self.fragment_definitions, {} if fixed else None)
+            self.collected.put(id(operation), kept)
+        return kept[2]
+
+    def collect_subfields(self, return_type: GraphQLObjectType,
+                          field_details_list: Any) -> CollectedFields:
+        """graphql-core's (memoized for this request by the list's identity), taken
+        from the operation's store when its selections do not depend on the request."""
+        kept = self._kept
+        if kept is None:
+            return super().collect_subfields(return_type, field_details_list)
+        memo = self._relevant_sub_fields
+        key = (return_type, id(field_details_list))
+        cached = memo.get(key)
+        if cached is not None:
+            return cached[1]
+        nodes = (return_type, tuple([id(details.node) for details in field_details_list]))
+        collected = kept.get(nodes)
+        if collected is None:
+            collected = kept[nodes] = collect_subfields(
+                self.schema, self.fragments, self.variable_values, self.operation,
+                return_type, field_details_list, self.hide_suggestions)
+        memo[key] = (field_details_list, collected)
+        return collected
 
     def execute_fields(self, parent_type: GraphQLObjectType, source_value: Any,
                        path: Path | None, grouped_field_set: Any,
@@ -348,6 +401,41 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
 
 
 _SLOW: Any = object()
+
+
+class _Varies(Visitor):
+    """Finds what makes field collection depend on the request: a directive
+    (@skip/@include read variables, @defer makes delivery groups) or a fragment
+    argument."""
+
+    found = False
+
+    def enter_directive(self, node: DirectiveNode, *_: Any) -> Any:
+        self.found = True
+        return BREAK
+
+    def enter_fragment_spread(self, node: FragmentSpreadNode, *_: Any) -> Any:
+        if getattr(node, "arguments", None):
+            self.found = True
+            return BREAK
+        return None
+
+    def enter_fragment_definition(self, node: FragmentDefinitionNode, *_: Any) -> Any:
+        if node.variable_definitions:
+            self.found = True
+            return BREAK
+        return None
+
+
+def fixed_selections(operation: Any, fragments: dict[str, Any]) -> bool:
+    """Are the fields this operation executes the same for every request (no
+    directive or fragment argument in it or its document's fragments)?"""
+    for node in (operation, *fragments.values()):
+        varies = _Varies()
+        visit(node, varies)
+        if varies.found:
+            return False
+    return True
 
 
 def _plain(attr: str, kind: Any, nullable: bool) -> Reader:
