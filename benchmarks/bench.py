@@ -41,12 +41,14 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -118,9 +120,24 @@ def _wait_for(url: str, proc: subprocess.Popen[bytes], what: str) -> None:
     raise SystemExit(f"bench: {what} did not answer {url} within 60 s")
 
 
+def _refuse_taken(*ports: int) -> None:
+    """Stop when something already listens on a port we are about to serve on: its
+    answers would be taken for ours (a server left over from an earlier run, with
+    other settings, answering the readiness check and then the load)."""
+    for port in ports:
+        with socket.socket() as probe:
+            probe.settimeout(1)
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                raise SystemExit(f"bench: port {port} is already in use (a server left "
+                                 "from an earlier run?): stop it, then run the bench again")
+
+
 @contextmanager
-def _process(cmd: list[str], url: str, what: str,
-             env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def _process(cmd: list[str], url: str, what: str, env: dict[str, str] | None = None,
+             ports: Iterable[int] = ()) -> Iterator[subprocess.Popen[bytes]]:
+    """Start `cmd` on `ports` (the url's port and any others given), which must be
+    free, and wait until `url` answers."""
+    _refuse_taken(*{urllib.parse.urlsplit(url).port or 80, *ports})
     log = tempfile.TemporaryFile()  # never a pipe: nobody reads it while it runs
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, start_new_session=True)
     try:
@@ -351,7 +368,8 @@ def measure(args: argparse.Namespace) -> list[Row]:
                 if folder is not None:
                     backends += ["--config", str(folder / "tessera.toml")]
                 with _process(backends, f"http://127.0.0.1:{BACKEND_PORT}/_demo/calls",
-                              "demo backends"):
+                              "demo backends",
+                              ports=range(BACKEND_PORT, BACKEND_PORT + len(services))):
                     call_ms = _lone_call_ms() if latency else 0.0
                     rows += _run_gateways(args, tmp, chosen, latency, graph, queries, call_ms)
     return rows
@@ -435,7 +453,8 @@ def soak(args: argparse.Namespace) -> dict[str, float]:
         backends = [*_taskset("1"), str(BIN / "tessera"), "demo-backends",
                     "--port", str(BACKEND_PORT)]
         env = dict(os.environ, TESSERA_CONFIG=str(_config(tmp, 1)))
-        with _process(backends, f"http://127.0.0.1:{BACKEND_PORT}/_demo/calls", "backends"), \
+        with _process(backends, f"http://127.0.0.1:{BACKEND_PORT}/_demo/calls", "backends",
+                      ports=range(BACKEND_PORT, BACKEND_PORT + len(SERVICES))), \
                 _process([*_taskset("0"), *_gateway_cmd("tessera", 1)],
                          f"http://127.0.0.1:{GATEWAY_PORT}/healthz", "gateway", env) as gw:
             _, _, query, variables, _ = QUERIES["Q1"]
@@ -515,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak", type=int, default=0, metavar="SECONDS",
                         help="instead: Q1 for this long, reading RSS every 10 s")
     args = parser.parse_args(argv)
+    # stopped (SIGTERM): unwind, so every server this run started is stopped too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: stopped"))
     unknown = set(args.queries) - set(QUERIES) or \
         set(args.variants) - {"tessera", "naive", "node", "quiet"}
     if unknown:
