@@ -26,7 +26,7 @@ from .compose.graph import Graph
 from .config import Settings, load_settings
 from .gateway import Gateway
 from .observability import tracing
-from .observability.logs import configure_logging
+from .observability.logs import configure_logging, write_lines
 from .observability.metrics import metrics_endpoint
 from .resilience.shared import SharedState
 from .web import ide
@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None,
             phase.ready = False
             await backends.aclose()
             await shared.aclose()
+            write_lines()  # the request lines still waiting (a worker exits without atexit)
 
     landing = endpoint(sorted(aggregator.plans), graphiql=settings.server.graphiql,
                        metrics=True, profile=settings.server.profile)

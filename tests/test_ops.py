@@ -3,6 +3,7 @@ during a drain, metrics across workers."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -202,3 +203,86 @@ def test_the_request_line_written_directly_is_the_line_logging_writes(
         assert direct.pop("ts")[:16] == logged.pop("ts")[:16]
     assert direct == logged
     assert "request_id" in str(direct) and "OrderPage" in str(direct)
+
+
+@pytest.fixture
+def text_log(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
+    """Logging as it was after the test (which calls `_serve_logging()`)."""
+    from tessera.observability import logs
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        yield capsys
+    finally:
+        logs.write_lines()
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        request_id.set(None)
+
+
+def _serve_logging() -> None:
+    """Logging as `tessera serve` configures it (text, to stderr; in the test's own
+    phase, so that pytest's capture handler is not among the handlers)."""
+    from tessera.config import parse_settings
+    from tessera.observability.logs import configure_logging
+
+    configure_logging(parse_settings({}).server)
+
+
+@pytest.mark.anyio
+async def test_request_lines_are_written_together_a_moment_later_in_order(
+        text_log: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the server a request line is noted, then written with the others noted
+    by then: LINES_S later, or at once when MAX_LINES wait or another line is
+    logged (which then comes after them). Each keeps its own request id."""
+    from tessera.observability import logs
+
+    _serve_logging()
+    monkeypatch.setattr(logs, "LINES_S", 3600)
+
+    def note(rid: str | None, status: int) -> None:
+        request_id.set(rid)
+        logs.log_request(kind="graphql", status=status, outcome="ok")
+
+    note("req-a", 200)
+    note("req-b", 201)
+    note(None, 202)
+    assert text_log.readouterr().err == ""  # noted, not written yet
+    request_id.set("req-c")
+    logging.getLogger("tessera.backends").warning("backend down")
+    lines = text_log.readouterr().err.splitlines()
+    assert [line.split(" kind=")[0] for line in lines] == [
+        "INFO tessera.request: request request_id=req-a",
+        "INFO tessera.request: request request_id=req-b",
+        "INFO tessera.request: request",  # no request id: none borrowed from another
+        "WARNING tessera.backends: backend down request_id=req-c"]
+    assert [line.split("status=")[1][:3] for line in lines[:3]] == ["200", "201", "202"]
+
+    monkeypatch.setattr(logs, "MAX_LINES", 2)
+    note("req-d", 200)
+    assert text_log.readouterr().err == ""
+    note("req-e", 200)
+    assert text_log.readouterr().err.count("INFO tessera.request") == 2
+
+    monkeypatch.setattr(logs, "LINES_S", 0)
+    note("req-f", 200)
+    assert text_log.readouterr().err == ""
+    for _ in range(3):
+        await asyncio.sleep(0)  # the write, due at once here, runs on the loop
+    assert "request_id=req-f" in text_log.readouterr().err
+
+
+@pytest.mark.anyio
+async def test_request_lines_still_waiting_are_written_when_the_app_stops(
+        text_log: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from tessera.observability import logs
+
+    _serve_logging()
+    monkeypatch.setattr(logs, "LINES_S", 3600)
+    async with gateway() as client:
+        for rid in ("req-1", "req-2"):
+            await client.post("/graphql", json={"query": ORDER}, headers={"x-request-id": rid})
+        assert "tessera.request" not in text_log.readouterr().err
+    written = text_log.readouterr().err
+    assert "request_id=req-1" in written and "request_id=req-2" in written

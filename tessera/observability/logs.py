@@ -7,10 +7,19 @@ Every line logged while a request is served carries its `request_id` (a
 context variable set by the endpoint), so a backend failure's line can be
 joined with its request's. Nothing logs headers: no Authorization, cookie or
 API key ever reaches a log line.
+
+The request lines are written in batches: a request notes its line's fields
+(and time and request id) and the lines noted are formatted and written
+together, with one write, LINES_S later (or at once when MAX_LINES are
+waiting, when any other line is logged, when the server stops, and outside an
+event loop). Formatted one at a time among a request's other work, a line cost
+~25 us of CPU; together, a few. A line reaches the log at most LINES_S late,
+and in order with every other line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import sys
@@ -24,6 +33,7 @@ from ..config import ServerSettings
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id",
                                                                         default=None)
 access = logging.getLogger("tessera.request")
+CURRENT: Any = object()  # a line's request id: the one of the context it is formatted in
 
 # Record attributes that are not extra fields; uvicorn's `color_message` (the same
 # message with terminal escape codes) is never wanted in a log line.
@@ -45,12 +55,13 @@ class JsonFormatter(logging.Formatter):
 
     @staticmethod
     def line(level: str, logger: str, message: str, fields: dict[str, Any],
-             created: float) -> str:
+             created: float, rid: str | None = CURRENT) -> str:
         line: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
             + f".{int(created % 1 * 1000):03d}Z",
             "level": level.lower(), "logger": logger, "msg": message}
-        rid = request_id.get()
+        if rid is CURRENT:
+            rid = request_id.get()
         if rid is not None:
             line["request_id"] = rid
         line.update(fields)
@@ -68,9 +79,10 @@ class TextFormatter(logging.Formatter):
 
     @staticmethod
     def line(level: str, logger: str, message: str, fields: dict[str, Any],
-             created: float, *, start: str = "") -> str:
+             created: float, rid: str | None = CURRENT, *, start: str = "") -> str:
         text = start or f"{level} {logger}: {message}"
-        rid = request_id.get()
+        if rid is CURRENT:
+            rid = request_id.get()
         if rid is not None:
             text += f" request_id={rid}"
         if fields:
@@ -78,14 +90,38 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+LINES_S = 0.01  # how long a noted request line may wait to be written
+MAX_LINES = 256  # ... and how many may wait
+
+# request lines noted and not yet written: (time, request id, fields)
+_lines: list[tuple[float, str | None, dict[str, Any]]] = []
+_write_on: asyncio.AbstractEventLoop | None = None  # the loop a write is due on
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler configure_logging installs: every other line, and a flush (at
+    exit too), writes the waiting request lines first."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if _lines:
+            write_lines()
+        super().emit(record)
+
+    def flush(self) -> None:
+        if _lines and self is _direct:
+            write_lines()
+        super().flush()
+
+
 # The handler configure_logging installed, while it is still the only one: the
 # request line is then formatted and written straight to it (a LogRecord, the
 # logger's and handler's checks and Formatter.format were ~60 % of the line's cost).
-_direct: logging.StreamHandler[Any] | None = None
+_direct: _Stderr | None = None
 
 
 def configure_logging(server: ServerSettings) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    write_lines()  # what an earlier configuration noted, to its own handler
+    handler = _Stderr(sys.stderr)
     handler.setFormatter(JsonFormatter() if server.log_format == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -111,13 +147,41 @@ def log_request(**fields: Any) -> None:
             or logging.root.handlers != [handler] or handler.level > logging.INFO:
         access.info("request", extra=fields)  # logging set up otherwise: its usual way
         return
+    _lines.append((time.time(), request_id.get(), fields))
+    if len(_lines) >= MAX_LINES:
+        write_lines()
+        return
+    global _write_on
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # not in the server (a script, a test): at once
+        write_lines()
+        return
+    if _write_on is not loop:
+        _write_on = loop
+        loop.call_later(LINES_S, write_lines)
+
+
+def write_lines() -> None:
+    """Format the request lines noted so far and write them, in one write."""
+    global _write_on
+    _write_on = None
+    if not _lines:
+        return
+    noted = _lines[:]
+    _lines.clear()
+    handler = _direct
+    if handler is None:
+        return
     formatter = handler.formatter
     assert isinstance(formatter, TextFormatter | JsonFormatter)
-    text = formatter.line("INFO", access.name, "request", fields, time.time())
+    name = access.name
+    text = "".join([formatter.line("INFO", name, "request", fields, created, rid) + "\n"
+                    for created, rid, fields in noted])
     handler.acquire()
     try:
-        handler.stream.write(text + "\n")
-        handler.flush()
+        handler.stream.write(text)
+        logging.StreamHandler.flush(handler)
     except Exception:
         handler.handleError(logging.makeLogRecord({"msg": text}))
     finally:
