@@ -17,6 +17,7 @@ import asyncio
 import logging
 import random
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -298,7 +299,7 @@ class _Native:
         await self._pool.aclose()
 
 
-class _Timed:
+class _Timed(ABC):
     """A way whose call's deadline is an asyncio.timeout around its `_get`."""
 
     async def get(self, target: str, headers: Mapping[str, str], client: BackendClient,
@@ -307,9 +308,10 @@ class _Timed:
         async with asyncio.timeout(timeout):
             return await self._get(target, headers, client, missing_ok)
 
+    @abstractmethod
     async def _get(self, target: str, headers: Mapping[str, str], client: BackendClient,
                    missing_ok: bool) -> tuple[str | None, bytes | None]:
-        raise NotImplementedError
+        """The GET itself (aiohttp's or httpx's), without a deadline of its own."""
 
 
 class _Pool(_Timed):

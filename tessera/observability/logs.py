@@ -142,9 +142,10 @@ def log_request(**fields: Any) -> None:
     """The one line per client request (at INFO, on `tessera.request`)."""
     if access.disabled or not access.isEnabledFor(logging.INFO):
         return
-    handler = _direct
+    handler, root = _direct, logging.root
     if handler is None or access.handlers or access.filters or handler.filters \
-            or logging.root.handlers != [handler] or handler.level > logging.INFO:
+            or len(root.handlers) != 1 or root.handlers[0] is not handler \
+            or handler.level > logging.INFO:
         access.info("request", extra=fields)  # logging set up otherwise: its usual way
         return
     _lines.append((time.time(), request_id.get(), fields))
