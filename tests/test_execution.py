@@ -187,6 +187,36 @@ async def test_values_graphql_core_must_judge_get_its_errors_at_the_same_paths()
                         "Item", "count")
 
 
+@strawberry.type
+class Listed:
+    @strawberry.field
+    def items(self) -> list[Item | None]:
+        fine = Item(name="fine", count=1, ratio=0.5, flag=True)
+        return [fine, None, AttributeError("an error as an item, with a name"), fine]
+
+    @strawberry.field
+    def strict(self) -> list[Item] | None:
+        fine = Item(name="fine", count=1, ratio=0.5, flag=True)
+        return [fine, fine, None]  # type: ignore[list-item]
+
+
+@pytest.mark.anyio
+async def test_a_list_an_item_of_which_cannot_be_read_gets_its_errors_at_their_paths() -> None:
+    """A list is completed by its plan only when every item reads; otherwise (an
+    exception as an item, even one with an attribute of the field's name; null in
+    a list of non-null items) graphql-core completes the whole list."""
+    schema = build_schema(Settings(), Graph(query=Listed))
+    ours = await schema.execute("{ items { name __typename } strict { name } }")
+    schema.execution_context_class = REFERENCE
+    theirs = await schema.execute("{ items { name __typename } strict { name } }")
+    assert ours.data == theirs.data
+    assert [(e.message, e.path) for e in ours.errors or []] == \
+        [(e.message, e.path) for e in theirs.errors or []]
+    assert ours.data == {"items": [{"name": "fine", "__typename": "Item"}, None, None,
+                                   {"name": "fine", "__typename": "Item"}], "strict": None}
+    assert [e.path for e in ours.errors or []] == [["items", 2], ["strict", 2]]
+
+
 class _Raising:
     @property
     def one(self) -> Item:
@@ -327,6 +357,37 @@ def test_a_documents_fields_are_collected_once_then_kept(
     other = same_both_ways(shop, query, {"id": "1"})
     assert again == first and other["data"] != first["data"] and not other["errors"]
     assert collected == []
+
+
+PLANNED = [  # (query, variables, served, the object types whose fields are executed)
+    (BENCHMARK[0][0], BENCHMARK[0][1], "shop", ["Order", "Query", "User"]),
+    (BENCHMARK[1][0], BENCHMARK[1][1], "shop", ["Query", "User"]),
+    (BENCHMARK[2][0], {"ids": [str(n) for n in range(1, 101)]}, "shop", ["Query"]),
+    ("{ posts { id title user { id name email } } }", None, "blog", ["Query"]),
+    ("{ o: order(id: \"42\") { t: __typename items { __typename p: product { __typename "
+     "name } q: quantity } } }", None, "shop", ["Order", "Query"]),
+]
+
+
+@pytest.mark.parametrize(("query", "variables", "served", "executed"), PLANNED)
+def test_lists_of_fields_read_in_place_are_completed_by_a_plan(
+        request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, query: str,
+        variables: dict[str, Any] | None, served: str, executed: list[str]) -> None:
+    """The items of a list whose selected fields are all read in place (leaves,
+    settled links, a record's own objects and lists, __typename) are answered from
+    a plan made per selection: none of their fields goes through execute_fields,
+    and the answer is graphql-core's."""
+    seen: list[str] = []
+    original = Execution.execute_fields
+
+    def counting(self: Any, parent_type: Any, *args: Any) -> Any:
+        seen.append(parent_type.name)
+        return original(self, parent_type, *args)
+
+    monkeypatch.setattr(Execution, "execute_fields", counting)
+    answer = same_both_ways(request.getfixturevalue(served), query, variables)
+    assert answer["data"] and not answer["errors"]
+    assert sorted(set(seen)) == executed
 
 
 def test_what_makes_collection_depend_on_the_request() -> None:

@@ -19,6 +19,14 @@ gateway's answer need none of it:
 - an object or list field the record holds itself (no resolver: `Order.items`)
   is `getattr(parent, python_name)`, completed the same way.
 
+A list of objects whose selected fields are all read in place, down any depth
+(`products(ids:) { name price stock }`, `posts { id title user { name } }`,
+`orders { id items { quantity product { name } } }`), is answered from a plan
+made once per selection: per item one dict, each field one reader call, without
+graphql-core's per-item `Path`, `complete_value` chain and `execute_fields`. It
+is all or nothing: if any value of the list would not simply be read, the whole
+list is completed graphql-core's way (readers have no side effects).
+
 Which fields each object of a selection executes (graphql-core's
 `collect_subfields`, per request) depends only on the document, unless it has
 directives (`@skip`/`@include` read the variables, `@defer` makes delivery
@@ -27,7 +35,7 @@ and kept with the document (`collected`, bounded like the parse cache), not once
 per request.
 
 Anything else takes graphql-core's own path, unchanged: fields with arguments,
-`__typename`, loads not finished, failed or stale, and every value where the
+`__typename` outside a list's plan, loads not finished, failed or stale, and every value where the
 short way could differ (an attribute that is missing or raises, an exception
 as a value, null for a non-null field, a value the type cannot coerce, a record
 `finish` refuses): graphql-core (and the resolver) then report it at its path
@@ -57,6 +65,7 @@ from graphql import (
     GraphQLString,
     Undefined,
     is_leaf_type,
+    is_list_type,
     is_non_null_type,
     is_object_type,
     visit,
@@ -238,6 +247,8 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         self.async_helpers = _weak_helpers(self)
         # per selection of a Settled field: (the selection, whether it needs a prefetch)
         self._below: dict[int, tuple[Any, bool]] = {}
+        # per selection of a list: (the selection, its plan or None)
+        self._plans: dict[int, tuple[Any, Plan | None]] = {}
         # the request's batcher, told of each object executed (see loaders.batching)
         loaders = getattr(self.context_value, "loaders", None)
         batcher = getattr(loaders, "batcher", None)
@@ -354,6 +365,74 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         complete_results.append(completed)
         return False
 
+    def complete_iterable_value(self, item_type: Any, field_details_list: Any, info: Any,
+                                path: Path, items: Any, position_context: Any) -> Any:
+        """A list of objects whose selected fields are all read in place (leaves,
+        settled links and a record's own objects, down any depth) is answered row
+        by row from a plan made once per selection, without graphql-core's per item
+        and per field steps; if any value of the list would not simply be read
+        (see `_row`), the whole list takes graphql-core's way instead (reading is
+        side-effect free: nothing is reported twice)."""
+        plan = self._list_plan(item_type, field_details_list)
+        if plan is not None and type(items) is list:
+            rows = _rows(plan, items, self.context_value, self.is_awaitable)
+            if rows is not None:
+                if self._worked is not None:
+                    self._worked()
+                return rows
+        return super().complete_iterable_value(item_type, field_details_list, info, path,
+                                               items, position_context)
+
+    def _list_plan(self, item_type: Any, field_details_list: Any) -> Plan | None:
+        """The plan for each item of a list of `item_type` selected by these fields,
+        or None (kept for this request by the list's identity)."""
+        known = self._plans.get(id(field_details_list))
+        if known is not None and known[0] is field_details_list:
+            return known[1]
+        plan = None
+        if self._kept is not None:  # no directive: nothing streams or is deferred
+            middleware = self.middleware_manager
+            if middleware is None or not middleware.middlewares:
+                plan = self._plan(item_type, field_details_list)
+        self._plans[id(field_details_list)] = (field_details_list, plan)
+        return plan
+
+    def _plan(self, kind: Any, field_details_list: Any) -> Plan | None:
+        """(nullable, the object type's entries) for values of `kind` (an object
+        type, maybe non-null), or None where any selected field needs more than a
+        read: arguments, a resolver, a load not made by its parent, a fragment
+        that is deferred, an abstract type."""
+        nullable = not is_non_null_type(kind)
+        if not nullable:
+            kind = kind.of_type
+        if not is_object_type(kind) or kind.is_type_of is not None:
+            return None
+        readers = self.readers.get(kind.name)
+        if readers is None:
+            return None
+        grouped, new_defer_usages, *_ = self.collect_subfields(kind, field_details_list)
+        if new_defer_usages:
+            return None
+        entries: list[Entry] = []
+        for response_name, details in grouped.items():
+            name = details[0].node.name.value
+            if name == "__typename":
+                entries.append((response_name, _constant(kind.name), None))
+                continue
+            read = readers.get(name)
+            if read is None:
+                return None
+            if not isinstance(read, Settled):
+                entries.append((response_name, read, None))
+                continue
+            if self._needs_prefetch(read, details):
+                return None
+            below = _below(read.field.type, self._plan, details)
+            if below is None:
+                return None
+            entries.append((response_name, read.read, below))
+        return nullable, tuple(entries)
+
     def _needs_prefetch(self, read: Settled, field_details_list: Any) -> bool:
         """Would the field's resolver prefetch for what is selected below it? Then it
         must run (once per selection of the document, kept for this request)."""
@@ -401,6 +480,85 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
 
 
 _SLOW: Any = object()
+
+# A plan for objects of one selection: (nullable, entries); an entry is (response
+# name, reader, None) for a leaf, or (response name, the Settled field's read,
+# Below) for an object or a list of objects read in place.
+Entry = tuple[str, Reader, "Below | None"]
+Plan = tuple[bool, tuple[Entry, ...]]
+# how a Settled field's value is completed: (nullable, is a list, the plan of its
+# objects (or of the list's items))
+Below = tuple[bool, bool, Plan]
+
+
+def _below(field_type: Any, plan_of: Callable[[Any, Any], Plan | None],
+           details: Any) -> Below | None:
+    """A Settled field's completion: an object, or a list of objects (one level of
+    list), by their plan; None for anything else."""
+    nullable = not is_non_null_type(field_type)
+    inner = field_type if nullable else field_type.of_type
+    if is_list_type(inner):
+        plan = plan_of(inner.of_type, details)
+        return None if plan is None else (nullable, True, plan)
+    plan = plan_of(field_type, details)
+    return None if plan is None else (nullable, False, plan)
+
+
+def _rows(plan: Plan, items: list[Any], context: Any,
+          is_awaitable: Callable[[Any], bool]) -> list[Any] | None:
+    """Each item completed by the plan, or None if any value is not simply read."""
+    nullable, entries = plan
+    rows: list[Any] = []
+    for item in items:
+        if item is None:
+            if not nullable:
+                return None
+            rows.append(None)
+            continue
+        if isinstance(item, Exception) or is_awaitable(item):
+            return None  # (an AttributeError has a `name`: never read as an object)
+        row = _row(entries, item, context, is_awaitable)
+        if row is None:
+            return None
+        rows.append(row)
+    return rows
+
+
+def _row(entries: tuple[Entry, ...], source: Any, context: Any,
+         is_awaitable: Callable[[Any], bool]) -> dict[str, Any] | None:
+    """One object's fields as graphql-core completes them, or None where any value
+    is not simply read (_SLOW from a leaf's reader; a load not finished, failed or
+    stale; an exception or awaitable as a value; null for a non-null field; a list
+    that is not a list)."""
+    row: dict[str, Any] = {}
+    for response_name, read, below in entries:
+        value = read(source, context)
+        if below is None:
+            if value is _SLOW:
+                return None
+        elif value is None:
+            if not below[0]:
+                return None
+        elif value is NOTHING or isinstance(value, Exception) or is_awaitable(value):
+            return None
+        elif below[1]:
+            if type(value) is not list:
+                return None
+            value = _rows(below[2], value, context, is_awaitable)
+            if value is None:
+                return None
+        else:
+            value = _row(below[2][1], value, context, is_awaitable)
+            if value is None:
+                return None
+        row[response_name] = value
+    return row
+
+
+def _constant(value: str) -> Reader:
+    def read(source: Any, context: Any) -> Any:
+        return value
+    return read
 
 
 class _Varies(Visitor):
