@@ -237,8 +237,9 @@ def _weak_helpers(executor: Executor[Any]) -> GraphQLResolveInfoHelpers:
 class Execution(StrawberryGraphQLCoreExecutionContext):
     readers: ClassVar[dict[str, dict[str, Reader | Settled]]] = {}
     # id(operation) -> (the operation, its fragments, its collected subfields by
-    # (type, ids of the field nodes), or None when they depend on the request)
-    collected: ClassVar[LRU[int, tuple[Any, Any, dict[Any, CollectedFields] | None]]] = \
+    # (type, ids of the field nodes) and its lists' plans by ("list", item type, ids
+    # of the field nodes), or None when they depend on the request)
+    collected: ClassVar[LRU[int, tuple[Any, Any, dict[Any, Any] | None]]] = \
         LRU(KEPT_OPERATIONS)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -247,14 +248,12 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         self.async_helpers = _weak_helpers(self)
         # per selection of a Settled field: (the selection, whether it needs a prefetch)
         self._below: dict[int, tuple[Any, bool]] = {}
-        # per selection of a list: (the selection, its plan or None)
-        self._plans: dict[int, tuple[Any, Plan | None]] = {}
         # the request's batcher, told of each object executed (see loaders.batching)
         loaders = getattr(self.context_value, "loaders", None)
         batcher = getattr(loaders, "batcher", None)
         self._worked: Callable[[], None] | None = batcher.worked if batcher else None
 
-    def _kept_collections(self) -> dict[Any, CollectedFields] | None:
+    def _kept_collections(self) -> dict[Any, Any] | None:
         """This operation's store of collected subfields, made at its first run;
         None when collecting depends on the request (see the module's notes)."""
         operation = self.operation
@@ -385,17 +384,19 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
 
     def _list_plan(self, item_type: Any, field_details_list: Any) -> Plan | None:
         """The plan for each item of a list of `item_type` selected by these fields,
-        or None (kept for this request by the list's identity)."""
-        known = self._plans.get(id(field_details_list))
-        if known is not None and known[0] is field_details_list:
-            return known[1]
-        plan = None
-        if self._kept is not None:  # no directive: nothing streams or is deferred
+        or None; made at the document's first run and kept with it, as its
+        collected fields are (a document with directives has none)."""
+        kept = self._kept
+        if kept is None:
+            return None
+        key = ("list", item_type, tuple([id(details.node) for details in field_details_list]))
+        try:
+            found: Plan | None = kept[key]
+        except KeyError:
             middleware = self.middleware_manager
-            if middleware is None or not middleware.middlewares:
-                plan = self._plan(item_type, field_details_list)
-        self._plans[id(field_details_list)] = (field_details_list, plan)
-        return plan
+            found = kept[key] = (self._plan(item_type, field_details_list)
+                                 if middleware is None or not middleware.middlewares else None)
+        return found
 
     def _plan(self, kind: Any, field_details_list: Any) -> Plan | None:
         """(nullable, the object type's entries) for values of `kind` (an object
