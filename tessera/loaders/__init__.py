@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aiodataloader import DataLoader, Loader
+from aiodataloader import DataLoader
 
 from ..backends import Backends, CallScope
 from ..observability import metrics, tracing
@@ -44,7 +44,9 @@ class _Loader(DataLoader[Any, Any]):
         self.loop = batcher.loop
         self.get_cache_key = _same
         self._cache: dict[Any, asyncio.Future[Any]] = {}
-        self._queue: list[Loader] = []
+        # (key, its future): aiodataloader's Loader namedtuple without its
+        # Python-level __new__ (one per key); only this class's methods read it
+        self._queue: list[tuple[Any, asyncio.Future[Any]]] = []  # type: ignore[assignment]
         self._batcher = batcher
         self._binding = binding
         self._client = client
@@ -56,8 +58,8 @@ class _Loader(DataLoader[Any, Any]):
         queue, self._queue = self._queue, []
         self.loop.create_task(self._batch(queue))
 
-    async def _batch(self, queue: list[Loader]) -> None:
-        keys = [entry.key for entry in queue]
+    async def _batch(self, queue: list[tuple[Any, asyncio.Future[Any]]]) -> None:
+        keys = [key for key, _ in queue]
         binding = self._binding
         metrics.child(metrics.BATCH_SIZE, binding.label).observe(len(keys))
         try:
@@ -69,17 +71,17 @@ class _Loader(DataLoader[Any, Any]):
             if len(values) != len(keys):
                 raise TypeError(f"{binding.label}: {len(values)} values for {len(keys)} keys")
         except Exception as exc:  # the whole batch failed: each key fails, none is kept
-            for entry in queue:
-                self._cache.pop(entry.key, None)
-                if not entry.future.done():
-                    entry.future.set_exception(exc)
+            for key, future in queue:
+                self._cache.pop(key, None)
+                if not future.done():
+                    future.set_exception(exc)
             return
-        for entry, value in zip(queue, values, strict=True):
-            if not entry.future.done():
+        for (_, future), value in zip(queue, values, strict=True):
+            if not future.done():
                 if isinstance(value, Exception):
-                    entry.future.set_exception(value)
+                    future.set_exception(value)
                 else:
-                    entry.future.set_result(value)
+                    future.set_result(value)
 
     def load(self, key: Any) -> asyncio.Future[Any]:
         """aiodataloader's load with caching always on and keys as their own cache
@@ -94,14 +96,17 @@ class _Loader(DataLoader[Any, Any]):
     def load_all(self, keys: Iterable[Any]) -> list[asyncio.Future[Any]]:
         """`load` for each key, in one pass (a field with 100 keys makes 100 loads),
         with one notice to the batcher for the lot."""
-        cache = self._cache
-        first = not self._queue
+        cache, queue, create = self._cache, self._queue, self.loop.create_future
+        first = not queue
         futures: list[asyncio.Future[Any]] = []
         added = 0
-        for key in keys:
+        for key in keys:  # (_enqueue inlined: this loop runs for every key of a batch)
             found = cache.get(key)
             if found is None:
-                found = self._enqueue(key)
+                if key is None:
+                    _no_none()
+                found = cache[key] = create()
+                queue.append((key, found))
                 added += 1
             futures.append(found)
         if added:
@@ -111,17 +116,18 @@ class _Loader(DataLoader[Any, Any]):
     def _enqueue(self, key: Any) -> asyncio.Future[Any]:
         """A new key's future, cached and queued for the next dispatch."""
         entry = self._entry(key)
-        future: asyncio.Future[Any] = entry.future
-        self._cache[key] = future
+        self._cache[key] = entry[1]
         self._queue.append(entry)
-        return future
+        return entry[1]
 
-    def _entry(self, key: Any) -> Loader:
+    def _entry(self, key: Any) -> tuple[Any, asyncio.Future[Any]]:
         if key is None:
-            raise TypeError("The loader.load() function must be called with a value, "
-                            "but got: None.")
-        future: asyncio.Future[Any] = self.loop.create_future()
-        return Loader(key, future)
+            _no_none()
+        return key, self.loop.create_future()
+
+
+def _no_none() -> None:
+    raise TypeError("The loader.load() function must be called with a value, but got: None.")
 
 
 class _Unbatched(_Loader):
@@ -131,8 +137,7 @@ class _Unbatched(_Loader):
     def load(self, key: Any) -> asyncio.Future[Any]:
         entry = self._entry(key)
         self.loop.create_task(self._batch([entry]))
-        future: asyncio.Future[Any] = entry.future
-        return future
+        return entry[1]
 
     def load_all(self, keys: Iterable[Any]) -> list[asyncio.Future[Any]]:
         return [self.load(key) for key in keys]
