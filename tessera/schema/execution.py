@@ -19,13 +19,14 @@ gateway's answer need none of it:
 - an object or list field the record holds itself (no resolver: `Order.items`)
   is `getattr(parent, python_name)`, completed the same way.
 
-A list of objects whose selected fields are all read in place, down any depth
-(`products(ids:) { name price stock }`, `posts { id title user { name } }`,
-`orders { id items { quantity product { name } } }`), is answered from a plan
-made once per selection: per item one dict, each field one reader call, without
-graphql-core's per-item `Path`, `complete_value` chain and `execute_fields`. It
-is all or nothing: if any value of the list would not simply be read, the whole
-list is completed graphql-core's way (readers have no side effects).
+An object, or a list of objects, whose selected fields are all read in place,
+down any depth (`products(ids:) { name price stock }`, `posts { id title user {
+name } }`, an order with its user and items once their loads settled), is
+answered from a plan made once per selection: per object one dict, each field
+one reader call, without graphql-core's per-item `Path`, `complete_value` chain
+and `execute_fields`. It is all or nothing: if any value would not simply be
+read, the whole object or list is completed graphql-core's way (readers have no
+side effects).
 
 Which fields each object of a selection executes (graphql-core's
 `collect_subfields`, per request) depends only on the document, unless it has
@@ -237,8 +238,8 @@ def _weak_helpers(executor: Executor[Any]) -> GraphQLResolveInfoHelpers:
 class Execution(StrawberryGraphQLCoreExecutionContext):
     readers: ClassVar[dict[str, dict[str, Reader | Settled]]] = {}
     # id(operation) -> (the operation, its fragments, its collected subfields by
-    # (type, ids of the field nodes) and its lists' plans by ("list", item type, ids
-    # of the field nodes), or None when they depend on the request)
+    # (type, ids of the field nodes) and its plans by ("plan", type, ids of the field
+    # nodes), or None when they depend on the request)
     collected: ClassVar[LRU[int, tuple[Any, Any, dict[Any, Any] | None]]] = \
         LRU(KEPT_OPERATIONS)
 
@@ -372,7 +373,7 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         and per field steps; if any value of the list would not simply be read
         (see `_row`), the whole list takes graphql-core's way instead (reading is
         side-effect free: nothing is reported twice)."""
-        plan = self._list_plan(item_type, field_details_list)
+        plan = self._kept_plan(item_type, field_details_list)
         if plan is not None and type(items) is list:
             rows = _rows(plan, items, self.context_value, self.is_awaitable)
             if rows is not None:
@@ -382,19 +383,36 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         return super().complete_iterable_value(item_type, field_details_list, info, path,
                                                items, position_context)
 
-    def _list_plan(self, item_type: Any, field_details_list: Any) -> Plan | None:
-        """The plan for each item of a list of `item_type` selected by these fields,
-        or None; made at the document's first run and kept with it, as its
-        collected fields are (a document with directives has none)."""
+    def collect_and_execute_subfields(self, return_type: GraphQLObjectType,
+                                      field_details_list: Any, path: Path, result: Any,
+                                      position_context: Any) -> Any:
+        """One object whose selected fields are all read in place is answered by its
+        plan too (an order with its user and items, once their loads settled);
+        otherwise, or if any value would not simply be read, graphql-core's."""
+        plan = self._kept_plan(return_type, field_details_list)
+        if plan is not None:
+            row = _row(plan[1], result, self.context_value, self.is_awaitable)
+            if row is not None:
+                if self._worked is not None:
+                    self._worked()
+                return row
+        return super().collect_and_execute_subfields(return_type, field_details_list, path,
+                                                     result, position_context)
+
+    def _kept_plan(self, kind: Any, field_details_list: Any) -> Plan | None:
+        """The plan for values of `kind` (an object type, or a list's item type)
+        selected by these fields, or None; made at the document's first run and
+        kept with it, as its collected fields are (a document with directives has
+        none)."""
         kept = self._kept
         if kept is None:
             return None
-        key = ("list", item_type, tuple([id(details.node) for details in field_details_list]))
+        key = ("plan", kind, tuple([id(details.node) for details in field_details_list]))
         try:
             found: Plan | None = kept[key]
         except KeyError:
             middleware = self.middleware_manager
-            found = kept[key] = (self._plan(item_type, field_details_list)
+            found = kept[key] = (self._plan(kind, field_details_list)
                                  if middleware is None or not middleware.middlewares else None)
         return found
 
