@@ -130,3 +130,39 @@ def test_links_name_every_resolved_field(kind: type) -> None:
     resolved = {f.graphql_name or strawberry.schema.config.StrawberryConfig().name_converter
                 .get_graphql_name(f) for f in definition.fields if f.base_resolver is not None}
     assert resolved == set(links_of(kind))
+
+
+async def test_an_object_read_in_place_is_built_once_per_request_and_load() -> None:
+    """Two items of the same product read it from the settled load as one object
+    (built from the record once per request, not once per parent); another
+    request builds its own; a failed or stale load is left to the resolver."""
+    from types import SimpleNamespace
+
+    from tessera.compose.fields import NOTHING
+    from tessera.resilience import Stale
+
+    link = links_of(OrderItem)["product"]
+    read = link.settled_reader()
+    assert read is not None
+    loop = asyncio.get_running_loop()
+
+    def request(value: object, error: Exception | None = None) -> SimpleNamespace:
+        future = loop.create_future()
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+        loader = SimpleNamespace(_cache={link.binding.key_of("1", link.constants): future})
+        return SimpleNamespace(loaders={link.binding: loader}, memo={})
+
+    record = {"id": "1", "name": "Green Tea", "price": 4.5, "description": None}
+    items = [OrderItem(product_id=strawberry.ID("1"), quantity=n, unit_price=4.5)
+             for n in (1, 2)]
+    one, other = request(record), request(record)
+    first = read(items[0], one)
+    assert isinstance(first, Product) and first.name == "Green Tea"
+    assert read(items[1], one) is first
+    again = read(items[0], other)
+    assert again is not first and again == first
+    assert read(items[0], request(None, RuntimeError("refused"))) is NOTHING
+    assert read(items[0], request(Stale(record, "products", 3.0))) is NOTHING

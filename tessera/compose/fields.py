@@ -127,26 +127,39 @@ class Link:
         needs has already finished (prefetched with the parent), else NOTHING,
         meaning the resolver must run (not loaded yet, failed, stale, or a value
         `finish` refuses: the resolver then reports it properly). What the value's
-        own selected fields need is the executor's to check (`lookahead.needs_prefetch`)."""
+        own selected fields need is the executor's to check (`lookahead.needs_prefetch`).
+        An object is built from its record once per request and load: every parent
+        holding that key reads the same object (records are read-only; `then` is a
+        function of the record)."""
         if not self.prefetchable:
             return None
         binding, constants, finish, many = self.binding, self.constants, self.finish, self.many
+        me, objects = id(self), self.target is not None
 
-        def value_of(loader: Any, key: Any) -> Any:
+        def value_of(loader: Any, key: Any, memo: dict[Any, Any]) -> Any:
             future = settled(loader, binding.key_of(key, constants))
             if future is None or future.cancelled() or future.exception() is not None:
                 return NOTHING
+            if objects:  # built once per load and request (ten posts, one author)
+                found = memo.get((me, future), NOTHING)
+                if found is not NOTHING:
+                    return found
             value = future.result()
-            return NOTHING if isinstance(value, Stale) else finish(value)
+            if isinstance(value, Stale):
+                return NOTHING
+            value = finish(value)
+            if objects:
+                memo[(me, future)] = value
+            return value
 
         def read(parent: Any, context: Any) -> Any:
             try:
                 got = self.of_parent(parent)
                 if not many:
                     return finish(None) if got is None else \
-                        value_of(context.loaders[binding], got)
-                loader = context.loaders[binding]
-                values = [value_of(loader, key) for key in got or ()]
+                        value_of(context.loaders[binding], got, context.memo)
+                loader, memo = context.loaders[binding], context.memo
+                values = [value_of(loader, key, memo) for key in got or ()]
                 return NOTHING if any(v is NOTHING for v in values) else values
             except Exception:
                 return NOTHING
