@@ -73,6 +73,25 @@ async def test_a_request_dispatches_when_its_own_work_goes_quiet() -> None:
     assert batches == [["a", "b"]]
 
 
+async def test_a_none_key_is_refused_and_the_keys_before_it_still_load() -> None:
+    """load_all(["a", None]) raises (as aiodataloader's load(None) does), and "a",
+    already cached, is still fetched: a later load of it must not wait forever."""
+    batches: list[list[Any]] = []
+
+    class Upper:
+        label = "test:upper"
+
+        async def fetch(self, client: Any, keys: list[Any], scope: Any) -> list[Any]:
+            batches.append(keys)
+            return [key.upper() for key in keys]
+
+    loader = _Loader(Upper(), None, CallScope(), Batcher())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="None"):
+        loader.load_all(["a", None])
+    assert await asyncio.wait_for(loader.load("a"), 1) == "A"
+    assert batches == [["a"]]
+
+
 async def test_equal_keys_are_fetched_once() -> None:
     recorder = Recorder()
     async with gateway(transport=recorder) as client:

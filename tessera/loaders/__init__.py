@@ -103,7 +103,9 @@ class _Loader(DataLoader[Any, Any]):
         for key in keys:  # (_enqueue inlined: this loop runs for every key of a batch)
             found = cache.get(key)
             if found is None:
-                if key is None:
+                if key is None:  # the keys queued before it still go out
+                    if added:
+                        self._batcher.enqueued(self, first=first, count=added)
                     _no_none()
                 found = cache[key] = create()
                 queue.append((key, found))

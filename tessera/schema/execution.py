@@ -36,8 +36,8 @@ and kept with the document (`collected`, bounded like the parse cache), not once
 per request.
 
 Anything else takes graphql-core's own path, unchanged: fields with arguments,
-`__typename` outside a list's plan, loads not finished, failed or stale, and every value where the
-short way could differ (an attribute that is missing or raises, an exception
+`__typename` outside a plan, loads not finished, failed or stale, and every
+value where the short way could differ (an attribute that is missing or raises, an exception
 as a value, null for a non-null field, a value the type cannot coerce, a record
 `finish` refuses): graphql-core (and the resolver) then report it at its path
 as they always did. The short way is off altogether while a schema extension
