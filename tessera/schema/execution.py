@@ -37,10 +37,10 @@ per request.
 
 Anything else takes graphql-core's own path, unchanged: fields with arguments,
 `__typename` outside a plan, loads not finished, failed or stale, and every
-value where the short way could differ (an attribute that is missing or raises, an exception
-as a value, null for a non-null field, a value the type cannot coerce, a record
-`finish` refuses): graphql-core (and the resolver) then report it at its path
-as they always did. The short way is off altogether while a schema extension
+value where the short way could differ (an attribute that is missing or
+raises, an exception as a value, null for a non-null field, a value the type
+cannot coerce, a record `finish` refuses): graphql-core (and the resolver)
+then report it at its path as they always did. The short way is off altogether while a schema extension
 hooks resolvers (middleware) or a custom default resolver is configured.
 `tests/test_execution.py` runs queries both ways and compares the answers.
 """
