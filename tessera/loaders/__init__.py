@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from aiodataloader import DataLoader
 
@@ -128,7 +128,7 @@ class _Loader(DataLoader[Any, Any]):
         return key, self.loop.create_future()
 
 
-def _no_none() -> None:
+def _no_none() -> NoReturn:
     raise TypeError("The loader.load() function must be called with a value, but got: None.")
 
 

@@ -40,8 +40,9 @@ Anything else takes graphql-core's own path, unchanged: fields with arguments,
 value where the short way could differ (an attribute that is missing or
 raises, an exception as a value, null for a non-null field, a value the type
 cannot coerce, a record `finish` refuses): graphql-core (and the resolver)
-then report it at its path as they always did. The short way is off altogether while a schema extension
-hooks resolvers (middleware) or a custom default resolver is configured.
+then report it at its path as they always did. The short way is off
+altogether while a schema extension hooks resolvers (middleware) or a custom
+default resolver is configured.
 `tests/test_execution.py` runs queries both ways and compares the answers.
 """
 
@@ -237,15 +238,17 @@ def _weak_helpers(executor: Executor[Any]) -> GraphQLResolveInfoHelpers:
 
 class Execution(StrawberryGraphQLCoreExecutionContext):
     readers: ClassVar[dict[str, dict[str, Reader | Settled]]] = {}
-    # id(operation) -> (the operation, its fragments, its collected subfields by
-    # (type, ids of the field nodes) and its plans by ("plan", type, ids of the field
-    # nodes), or None when they depend on the request)
+    # id(operation) -> (the operation, its fragments, what it keeps per selection by
+    # ("fields" or "plan", type, ids of the field nodes), or None when collecting
+    # depends on the request)
     collected: ClassVar[LRU[int, tuple[Any, Any, dict[Any, Any] | None]]] = \
         LRU(KEPT_OPERATIONS)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._kept = self._kept_collections()
+        # per request, by (what, type, id of the field list): (the list, what is kept)
+        self._memo: dict[tuple[str, Any, int], tuple[Any, Any]] = {}
         self.async_helpers = _weak_helpers(self)
         # per selection of a Settled field: (the selection, whether it needs a prefetch)
         self._below: dict[int, tuple[Any, bool]] = {}
@@ -267,24 +270,34 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
 
     def collect_subfields(self, return_type: GraphQLObjectType,
                           field_details_list: Any) -> CollectedFields:
-        """graphql-core's (memoized for this request by the list's identity), taken
-        from the operation's store when its selections do not depend on the request."""
-        kept = self._kept
-        if kept is None:
+        """graphql-core's, taken from the operation's store when its selections do
+        not depend on the request."""
+        if self._kept is None:
             return super().collect_subfields(return_type, field_details_list)
-        memo = self._relevant_sub_fields
-        key = (return_type, id(field_details_list))
-        cached = memo.get(key)
-        if cached is not None:
-            return cached[1]
-        nodes = (return_type, tuple([id(details.node) for details in field_details_list]))
-        collected = kept.get(nodes)
-        if collected is None:
-            collected = kept[nodes] = collect_subfields(
-                self.schema, self.fragments, self.variable_values, self.operation,
-                return_type, field_details_list, self.hide_suggestions)
-        memo[key] = (field_details_list, collected)
+        collected: CollectedFields = self._kept_for(
+            "fields", return_type, field_details_list,
+            lambda: collect_subfields(self.schema, self.fragments, self.variable_values,
+                                      self.operation, return_type, field_details_list,
+                                      self.hide_suggestions))
         return collected
+
+    def _kept_for(self, what: str, kind: Any, field_details_list: Any,
+                  make: Callable[[], Any]) -> Any:
+        """What this operation keeps for `kind` selected by these fields (its
+        collected fields, its plan): looked up once per request by the list's
+        identity (as graphql-core memoizes collected fields), then in the store by
+        the field nodes' ids, made by `make` at the document's first run."""
+        assert self._kept is not None
+        key = (what, kind, id(field_details_list))
+        found = self._memo.get(key)
+        if found is not None:
+            return found[1]
+        nodes = (what, kind, tuple([id(details.node) for details in field_details_list]))
+        value = self._kept.get(nodes, _SLOW)
+        if value is _SLOW:
+            value = self._kept[nodes] = make()
+        self._memo[key] = (field_details_list, value)  # (the list kept: its id stays its)
+        return value
 
     def execute_fields(self, parent_type: GraphQLObjectType, source_value: Any,
                        path: Path | None, grouped_field_set: Any,
@@ -401,20 +414,15 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
 
     def _kept_plan(self, kind: Any, field_details_list: Any) -> Plan | None:
         """The plan for values of `kind` (an object type, or a list's item type)
-        selected by these fields, or None; made at the document's first run and
-        kept with it, as its collected fields are (a document with directives has
-        none)."""
-        kept = self._kept
-        if kept is None:
+        selected by these fields, or None (a document with directives has none)."""
+        if self._kept is None:
             return None
-        key = ("plan", kind, tuple([id(details.node) for details in field_details_list]))
-        try:
-            found: Plan | None = kept[key]
-        except KeyError:
-            middleware = self.middleware_manager
-            found = kept[key] = (self._plan(kind, field_details_list)
-                                 if middleware is None or not middleware.middlewares else None)
-        return found
+        middleware = self.middleware_manager
+        if middleware is not None and middleware.middlewares:
+            return None
+        plan: Plan | None = self._kept_for("plan", kind, field_details_list,
+                                           lambda: self._plan(kind, field_details_list))
+        return plan
 
     def _plan(self, kind: Any, field_details_list: Any) -> Plan | None:
         """(nullable, the object type's entries) for values of `kind` (an object
