@@ -19,8 +19,11 @@ and prints rps, p50, p99, the gateway's CPU time per request (from /proc, every
 process of the gateway), backend calls per request (counted by the demo
 services), peak RSS, the floor (latency x dependent hops) and the floor measured
 (hops x the median time of one call to the demo services alone, timers and
-HTTP exchange included: what the backends themselves allow), then Tessera's
-ratios to the peer from the same run. Q4 is the blog example's N+1 query; the
+HTTP exchange included) and the floor replayed ("repl.": the p50 of a client of
+no cost doing only the query's own backend calls, recorded from the demo
+services, at the same number of connections: what the backends allow at that
+load, their queueing under the same bursts included), then Tessera's ratios to
+the peer from the same run. Q4 is the blog example's N+1 query; the
 peer serves the shop only, so Q4's Node figure comes from benchmarks/peer_blog.mjs,
 the blog's schema and loaders written in the peer's style on its stack and
 settings (Apollo Server 4, dataloader, undici, its backend checks). Nothing is
@@ -52,6 +55,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -99,6 +103,9 @@ class Row:
     # hops x the median time of one call to the demo backends alone, at this latency:
     # the floor measured (what the backends themselves take), next to the nominal one
     measured_floor_ms: float = 0.0
+    # p50 of the query's own calls replayed by a client of no cost at this many
+    # connections (_replay): the floor at this load, backends' queueing included
+    replayed_floor_ms: float = 0.0
 
 
 def _taskset(cores: str | None) -> list[str]:
@@ -208,6 +215,88 @@ def _backend_calls(services: int = len(SERVICES)) -> int:
         with urllib.request.urlopen(url, timeout=5) as response:
             total += json.load(response)["calls"]
     return total
+
+
+def _recorded_hops(query: str, variables: dict[str, object], services: int, port: int,
+                   latency: int) -> list[list[tuple[int, str]]]:
+    """The backend calls one request of the query makes, as the demo services saw
+    them arrive (their `recent` targets, on the host's monotonic clock), in hops: a
+    call arriving more than half a latency after the hop's first starts the next."""
+    started = time.monotonic()
+    _check_answer(query, variables, services, port)
+    seen = []
+    for offset in range(services):
+        with urllib.request.urlopen(f"http://127.0.0.1:{BACKEND_PORT + offset}/_demo/calls",
+                                    timeout=5) as response:
+            seen += [(at, BACKEND_PORT + offset, target)
+                     for at, target in json.load(response)["recent"] if at >= started]
+    hops: list[list[tuple[int, str]]] = []
+    first = -1.0
+    for at, service_port, target in sorted(seen):
+        if not hops or at - first > latency / 2000:
+            hops.append([])
+            first = at
+        hops[-1].append((service_port, target))
+    return hops
+
+
+def _replay(hops: list[list[tuple[int, str]]], connections: int, seconds: int) -> float:
+    """The floor at this load as the backends allow it: p50, in ms, of a client doing
+    nothing but the query's recorded calls (each hop's at once, hops in turn, over
+    keep-alive connections) from `connections` concurrent requests, pinned where
+    the gateway runs. What a gateway of no cost would see: the demo services'
+    timers and their own queueing under the same bursts included."""
+    done = subprocess.run(
+        [*_taskset("0"), sys.executable, __file__, "--replay",
+         json.dumps({"hops": hops, "connections": connections, "seconds": seconds})],
+        capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        raise SystemExit(f"bench: the replay failed: {done.stderr[-300:]}")
+    return float(done.stdout)
+
+
+def replay_client(spec: dict[str, Any]) -> float:
+    """`bench.py --replay SPEC`: the client _replay runs (raw HTTP/1.1 over asyncio
+    streams, so its own cost stays far below a gateway's)."""
+    import asyncio
+
+    hops, connections, seconds = spec["hops"], spec["connections"], spec["seconds"]
+    ports = sorted({port for hop in hops for port, _ in hop})
+
+    async def call(stream: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+                   target: str) -> None:
+        reader, writer = stream
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        head = (await reader.readuntil(b"\r\n\r\n")).lower()
+        if not head.startswith(b"http/1.1 200"):
+            raise SystemExit(f"replay: {target} answered {head[:40]!r}")
+        length = re.search(rb"\r\ncontent-length: *(\d+)", head)
+        if length is None:
+            raise SystemExit(f"replay: {target} answered without a Content-Length")
+        await reader.readexactly(int(length.group(1)))
+
+    async def requests(until: float, times: list[float]) -> None:
+        streams = {port: await asyncio.open_connection("127.0.0.1", port) for port in ports}
+        try:
+            while time.perf_counter() < until:
+                started = time.perf_counter()
+                for hop in hops:
+                    await asyncio.gather(*(call(streams[port], target) for port, target in hop))
+                times.append(time.perf_counter() - started)
+        finally:
+            for _, writer in streams.values():
+                writer.close()
+
+    async def run() -> float:
+        warm: list[float] = []
+        await asyncio.gather(*(requests(time.perf_counter() + 1, warm)
+                               for _ in range(connections)))
+        times: list[float] = []
+        await asyncio.gather(*(requests(time.perf_counter() + seconds, times)
+                               for _ in range(connections)))
+        return sorted(times)[len(times) // 2] * 1000
+
+    return asyncio.run(run())
 
 
 def _ms(text: str) -> float:
@@ -420,10 +509,13 @@ def _run_gateways(args: argparse.Namespace, tmp: Path, chosen: list[tuple[str, i
         connection_counts = [args.connections] + \
             ([4] if latency and args.connections != 4 else [])
         for name in queries:
-            _, hops, query, variables, _ = QUERIES[name]
+            _, hop_count, query, variables, _ = QUERIES[name]
             calls = {key: _check_answer(query, variables, services, port)
                      for key, (_, port) in gateways.items()}
+            hops = _recorded_hops(query, variables, services,
+                                  next(iter(gateways.values()))[1], latency) if latency else []
             for connections in connection_counts:
+                replayed = round(_replay(hops, connections, args.duration), 1) if hops else 0.0
                 samples: dict[tuple[str, int], list[Row]] = {key: [] for key in gateways}
                 for round_no in range(args.rounds):
                     for (variant, workers), (proc, port) in gateways.items():
@@ -437,7 +529,8 @@ def _run_gateways(args: argparse.Namespace, tmp: Path, chosen: list[tuple[str, i
                             variant, name, latency, connections, workers, round(result["rps"]),
                             result["p50"], result["p99"], round(cpu / n * 1e6),
                             calls[(variant, workers)], round(_rss_mb(proc.pid), 1),
-                            hops * latency, int(result["errors"]), round(hops * call_ms, 1)))
+                            hop_count * latency, int(result["errors"]),
+                            round(hop_count * call_ms, 1), replayed))
                 for measured in samples.values():
                     row = sorted(measured, key=lambda r: r.cpu_us_per_req)[len(measured) // 2]
                     print(_format(row), flush=True)
@@ -472,14 +565,14 @@ def soak(args: argparse.Namespace) -> dict[str, float]:
 
 HEADER = (f"{'variant':<8} {'query':<5} {'lat':>4} {'conn':>4} {'wrk':>3} {'rps':>6} "
           f"{'p50 ms':>7} {'p99 ms':>7} {'cpu µs/req':>10} {'calls/req':>9} "
-          f"{'rss MB':>7} {'floor':>5} {'meas.':>5} {'errs':>4}")
+          f"{'rss MB':>7} {'floor':>5} {'meas.':>5} {'repl.':>5} {'errs':>4}")
 
 
 def _format(r: Row) -> str:
     return (f"{r.variant:<8} {r.query:<5} {r.latency_ms:>4} {r.connections:>4} {r.workers:>3} "
             f"{r.rps:>6} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} {r.cpu_us_per_req:>10} "
             f"{r.calls_per_req:>9} {r.peak_rss_mb:>7} {r.floor_ms:>5} "
-            f"{r.measured_floor_ms:>5} {r.errors:>4}")
+            f"{r.measured_floor_ms:>5} {r.replayed_floor_ms:>5} {r.errors:>4}")
 
 
 def ratios(rows: list[Row], other: str = "node") -> list[str]:
@@ -533,7 +626,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="", help="a name for this run in the JSON file")
     parser.add_argument("--soak", type=int, default=0, metavar="SECONDS",
                         help="instead: Q1 for this long, reading RSS every 10 s")
+    parser.add_argument("--replay", metavar="SPEC", help=argparse.SUPPRESS)  # _replay's
     args = parser.parse_args(argv)
+    if args.replay:
+        print(f"{replay_client(json.loads(args.replay)):.3f}")
+        return 0
     # stopped (SIGTERM): unwind, so every server this run started is stopped too
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: stopped"))
     unknown = set(args.queries) - set(QUERIES) or \

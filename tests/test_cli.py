@@ -127,11 +127,15 @@ def test_demo_backends_serve_each_service_at_its_configured_url(tmp_path: Path) 
                     ready_url=f"http://127.0.0.1:{port}/healthz"):
         body = httpx.post(f"http://127.0.0.1:{port}/graphql",
                           json={"query": "{ books { title author { name } } }"}).json()
-        calls = [httpx.get(f"http://127.0.0.1:{at}/_demo/calls").json()["calls"]
-                 for at in (books, authors)]
+        seen = [httpx.get(f"http://127.0.0.1:{at}/_demo/calls").json() for at in (books, authors)]
     assert "errors" not in body and len(body["data"]["books"]) == 4
     assert body["data"]["books"][0]["author"] == {"name": "Ursula K. Le Guin"}
-    assert calls == [1, 1]
+    assert [each["calls"] for each in seen] == [1, 1]
+    # what the benchmark replays: each call's target, in the order they arrived
+    (books_at, books_call), = seen[0]["recent"]
+    (authors_at, authors_call), = seen[1]["recent"]
+    assert books_call == "/books" and authors_call == "/authors?id=1&id=2&id=3"
+    assert books_at < authors_at
 
 
 def test_serve_with_a_bad_config_exits_2(tmp_path: Path) -> None:

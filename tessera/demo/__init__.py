@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
+import time
+from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -36,24 +38,35 @@ __all__ = ["DEMO_HOST_SUFFIX", "PortTaken", "build_demo_app", "embedded_transpor
 
 class Conditions:
     """Wraps a service app with the drill knobs (added latency, forced 503) and counts
-    the requests it serves (`GET /_demo/calls`, read by the benchmark). `GET /healthz`
-    answers 200 (a container's health check), uncounted and never failed."""
+    the requests it serves (`GET /_demo/calls`, read by the benchmark: `calls`, and
+    `recent`, the last RECENT targets with their arrival on the host's monotonic
+    clock, from which the benchmark replays a query's calls without a gateway).
+    `GET /healthz` answers 200 (a container's health check), uncounted and never
+    failed."""
+
+    RECENT = 64
 
     def __init__(self, app: ASGIApp, latency_ms: float, failing: bool) -> None:
         self.app = app
         self.latency = latency_ms / 1000
         self.failing = failing
         self.calls = 0
+        self.recent: deque[tuple[float, str]] = deque(maxlen=self.RECENT)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             if scope["path"] == "/_demo/calls":  # for benchmarks: requests served so far
-                await JSONResponse({"calls": self.calls})(scope, receive, send)
+                await JSONResponse({"calls": self.calls, "recent": list(self.recent)})(
+                    scope, receive, send)
                 return
             if scope["path"] == "/healthz":
                 await JSONResponse({"status": "ok"})(scope, receive, send)
                 return
             self.calls += 1
+            path = scope.get("raw_path") or scope["path"].encode()
+            query = scope.get("query_string")
+            self.recent.append((time.monotonic(), (path + b"?" + query if query else path)
+                                .decode("latin-1")))
             if self.latency:
                 await asyncio.sleep(self.latency)
             if self.failing:
