@@ -209,13 +209,19 @@ def _rss_mb(pid: int, key: str = "VmHWM") -> float:
     return total / 1024
 
 
-def _backend_calls(services: int = len(SERVICES)) -> int:
-    total = 0
+def _demo_calls(services: int = len(SERVICES)) -> list[dict[str, Any]]:
+    """Each demo service's `GET /_demo/calls`: the calls it served, and its recent
+    targets with their arrival times."""
+    answers = []
     for offset in range(services):
         url = f"http://127.0.0.1:{BACKEND_PORT + offset}/_demo/calls"
         with urllib.request.urlopen(url, timeout=5) as response:
-            total += json.load(response)["calls"]
-    return total
+            answers.append(json.load(response))
+    return answers
+
+
+def _backend_calls(services: int = len(SERVICES)) -> int:
+    return sum(answer["calls"] for answer in _demo_calls(services))
 
 
 def _settled_calls(services: int) -> int:
@@ -230,27 +236,17 @@ def _settled_calls(services: int) -> int:
     return calls
 
 
-def _recorded_hops(query: str, variables: dict[str, object], services: int, port: int,
-                   latency: int) -> list[list[tuple[int, str]]]:
-    """The backend calls one request of the query makes, as the demo services saw
-    them arrive (their `recent` targets, on the host's monotonic clock), in hops: a
-    call arriving more than half a latency after the hop's first starts the next."""
-    _settled_calls(services)
-    started = time.monotonic()
-    _check_answer(query, variables, services, port)
-    seen = []
-    for offset in range(services):
-        with urllib.request.urlopen(f"http://127.0.0.1:{BACKEND_PORT + offset}/_demo/calls",
-                                    timeout=5) as response:
-            seen += [(at, BACKEND_PORT + offset, target)
-                     for at, target in json.load(response)["recent"] if at >= started]
+def _hops(seen: list[tuple[float, int, str]], latency: int) -> list[list[tuple[int, str]]]:
+    """Calls as the demo services saw them arrive ((time, port, target), in order), in
+    hops: a call arriving more than half a latency after its hop's first starts the
+    next."""
     hops: list[list[tuple[int, str]]] = []
     first = -1.0
-    for at, service_port, target in sorted(seen):
+    for at, port, target in seen:
         if not hops or at - first > latency / 2000:
             hops.append([])
             first = at
-        hops[-1].append((service_port, target))
+        hops[-1].append((port, target))
     return hops
 
 
@@ -347,10 +343,13 @@ def _wrk(query: str, variables: dict[str, object], connections: int, seconds: in
 
 
 def _check_answer(query: str, variables: dict[str, object], services: int,
-                  port: int = GATEWAY_PORT) -> int:
+                  port: int = GATEWAY_PORT) -> tuple[int, list[tuple[float, int, str]]]:
     """Send the query once: it must answer without errors. Returns the backend calls
-    it cost (counted alone, so requests in flight at a run's edges do not blur it)."""
+    it cost (counted alone, so requests in flight at a run's edges do not blur it) and
+    those the demo services recall, as (arrival on the host's monotonic clock, port,
+    target), in order."""
     before = _settled_calls(services)
+    started = time.monotonic()
     request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql",
                                      data=_body(query, variables).encode(),
                                      headers={"Content-Type": "application/json"})
@@ -358,7 +357,10 @@ def _check_answer(query: str, variables: dict[str, object], services: int,
         body = json.load(response)
     if "errors" in body or not body.get("data"):
         raise SystemExit(f"bench: the gateway answered with errors: {json.dumps(body)[:300]}")
-    return _backend_calls(services) - before
+    after = _demo_calls(services)
+    seen = sorted((at, BACKEND_PORT + offset, target) for offset, answer in enumerate(after)
+                  for at, target in answer["recent"] if at >= started)
+    return sum(answer["calls"] for answer in after) - before, seen
 
 
 def _peer_ready() -> Path | None:
@@ -519,12 +521,12 @@ def _run_gateways(args: argparse.Namespace, tmp: Path, chosen: list[tuple[str, i
             ([4] if latency and args.connections != 4 else [])
         for name in queries:
             _, hop_count, query, variables, _ = QUERIES[name]
-            calls = {key: _check_answer(query, variables, services, port)
-                     for key, (_, port) in gateways.items()}
-            # the calls as this code makes them (not the --before commit's)
-            own = gateways.get(("tessera", 1)) or next(iter(gateways.values()))
-            hops = _recorded_hops(query, variables, services, own[1], latency) \
-                if latency else []
+            checked = {key: _check_answer(query, variables, services, port)
+                       for key, (_, port) in gateways.items()}
+            calls = {key: count for key, (count, _) in checked.items()}
+            # replayed: the calls as this code makes them (not the --before commit's)
+            own = checked.get(("tessera", 1)) or next(iter(checked.values()))
+            hops = _hops(own[1], latency) if latency else []
             for connections in connection_counts:
                 # at a few connections only: at 32 the one-process demo services are
                 # saturated, and a client with a connection per request per service
