@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -136,6 +137,57 @@ def test_demo_backends_serve_each_service_at_its_configured_url(tmp_path: Path) 
     (authors_at, authors_call), = seen[1]["recent"]
     assert books_call == "/books" and authors_call == "/authors?id=1&id=2&id=3"
     assert books_at < authors_at
+
+
+class _Clock:
+    """Time that moves only when the code under test works or sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("work", "failing", "status", "sent_at"), [
+    (0.03, False, 200, 0.05),   # the work is within the 50 ms, not added to it
+    (0.07, False, 200, 0.07),   # work longer than the latency: answered when done
+    (0.0, True, 503, 0.05),     # --fail answers 503 after the same latency
+])
+async def test_demo_latency_counts_from_the_requests_arrival(
+        work: float, failing: bool, status: int, sent_at: float) -> None:
+    """`--latency-ms 50`: a service answers 50 ms after the request arrived, as a
+    service of that latency would, its own work done within that time. (It slept
+    first and worked after: latency + work per call, and calls arriving together
+    queued for the work, so latency x hops was no floor for the benchmark.)"""
+    from starlette.responses import JSONResponse
+
+    from tessera.demo import Conditions
+
+    clock = _Clock()
+
+    async def service(scope: Any, receive: Any, send: Any) -> None:
+        clock.now += work
+        await JSONResponse({"ok": True})(scope, receive, send)
+
+    sent: list[tuple[float, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append((clock.now, message.get("status")))
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    demo = Conditions(service, 50, failing, clock=clock, sleep=clock.sleep)
+    await demo({"type": "http", "method": "GET", "path": "/books", "raw_path": b"/books",
+                "query_string": b"", "headers": []}, receive, send)
+    assert [at for at, _ in sent] == [pytest.approx(sent_at)] * 2
+    assert sent[0][1] == status
+    assert demo.recent[0] == (0.0, "/books") and demo.calls == 1
 
 
 def test_serve_with_a_bad_config_exits_2(tmp_path: Path) -> None:

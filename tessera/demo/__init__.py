@@ -15,14 +15,14 @@ import itertools
 import socket
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import httpx
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Host
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..backends import DEMO_HOST_SUFFIX
 from .fixtures import fixtures
@@ -37,17 +37,21 @@ __all__ = ["DEMO_HOST_SUFFIX", "PortTaken", "build_demo_app", "embedded_transpor
 
 
 class Conditions:
-    """Wraps a service app with the drill knobs (added latency, forced 503) and counts
-    the requests it serves (`GET /_demo/calls`, read by the benchmark: `calls`, and
-    `recent`, the last RECENT targets with their arrival on the host's monotonic
-    clock, from which the benchmark replays a query's calls without a gateway).
-    `GET /healthz` answers 200 (a container's health check), uncounted and never
-    failed."""
+    """Wraps a service app with the drill knobs (latency: the answer leaves that long
+    after the request arrived; forced 503) and counts the requests it serves
+    (`GET /_demo/calls`, read by the benchmark: `calls`, and `recent`, the last
+    RECENT targets with their arrival on `clock`, the host's monotonic clock, from
+    which the benchmark replays a query's calls without a gateway). `GET /healthz`
+    answers 200 (a container's health check), uncounted and never failed."""
 
     RECENT = 64
 
-    def __init__(self, app: ASGIApp, latency_ms: float, failing: bool) -> None:
+    def __init__(self, app: ASGIApp, latency_ms: float, failing: bool, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.app = app
+        self.clock = clock
+        self.sleep = sleep
         self.latency = latency_ms / 1000
         self.failing = failing
         self.calls = 0
@@ -65,16 +69,38 @@ class Conditions:
             self.calls += 1
             path = scope.get("raw_path") or scope["path"].encode()
             query = scope.get("query_string")
-            self.recent.append((time.monotonic(), (path + b"?" + query if query else path)
+            self.recent.append((self.clock(), (path + b"?" + query if query else path)
                                 .decode("latin-1")))
-            if self.latency:
-                await asyncio.sleep(self.latency)
+            app = self.app
             if self.failing:
-                response = JSONResponse({"error": "service unavailable (demo --fail)"},
-                                        status_code=503)
-                await response(scope, receive, send)
+                app = JSONResponse({"error": "service unavailable (demo --fail)"},
+                                   status_code=503)
+            if self.latency:
+                await self._answer_late(app, scope, receive, send)
                 return
+            await app(scope, receive, send)
+            return
         await self.app(scope, receive, send)
+
+    async def _answer_late(self, app: ASGIApp, scope: Scope, receive: Receive,
+                           send: Send) -> None:
+        """The answer leaves `latency` after the request arrived, as a service whose
+        latency that is would answer: its work is done within that time, not after
+        it. (Sleeping first and working after made each call latency + work, and
+        calls arriving together queue for the work on the service's one core: at 4
+        connections a 100-id call answered ~3 ms late, more than any gateway's own
+        work, so latency x hops was no floor to measure against.)"""
+        due = self.clock() + self.latency
+        held: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            held.append(message)
+
+        await app(scope, receive, hold)
+        if (left := due - self.clock()) > 0:
+            await self.sleep(left)
+        for message in held:
+            await send(message)
 
 
 def _default_graph() -> Graph:
