@@ -139,7 +139,7 @@ def describe_profile(settings: Settings) -> str:
 
 def _demo_backends(args: argparse.Namespace) -> int:
     from .compose.graph import graph_for
-    from .demo import PortTaken, serve_demo_backends
+    from .demo import PortTaken, run_demo_backends, serve_demo_backends
 
     try:
         settings = load_settings(args.config)
@@ -158,11 +158,11 @@ def _demo_backends(args: argparse.Namespace) -> int:
               f"the services are {', '.join(names)}", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        asyncio.run(serve_demo_backends(graph, args.host, args.port or DEMO_PORT,
-                                        latency_ms=args.latency_ms, failing=args.fail,
-                                        only=args.only,
-                                        at=None if args.port else _configured_ports(
-                                            settings, names, args.host)))
+        run_demo_backends(serve_demo_backends(graph, args.host, args.port or DEMO_PORT,
+                                              latency_ms=args.latency_ms, failing=args.fail,
+                                              only=args.only,
+                                              at=None if args.port else _configured_ports(
+                                                  settings, names, args.host)))
     except PortTaken as exc:
         print(f"tessera: demo-backends: {exc}; choose another with --port", file=sys.stderr)
         return EXIT_CONFIG

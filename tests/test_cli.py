@@ -190,6 +190,38 @@ async def test_demo_latency_counts_from_the_requests_arrival(
     assert demo.recent[0] == (0.0, "/books") and demo.calls == 1
 
 
+def test_demo_loop_waits_on_epoll_with_a_fine_timeout() -> None:
+    """The demo services' loop: timeouts below epoll's millisecond go to select() on
+    the epoll descriptor; what is ready is still reported, at once, and the loop
+    runs a server's sockets and timers."""
+    import asyncio
+    import selectors
+
+    from tessera.demo import FineTimerSelector, run_demo_backends
+
+    selector = FineTimerSelector()
+    a, b = socket.socketpair()
+    with selector, a, b:
+        selector.register(a, selectors.EVENT_READ)
+        assert selector.select(0.0005) == []
+        b.send(b"x")
+        assert [key.fileobj for key, _ in selector.select(30)] == [a]
+        assert [key.fileobj for key, _ in selector.select(0)] == [a]
+
+    got: list[bytes] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        reader, writer = socket.socketpair()
+        with reader, writer:
+            reader.setblocking(False)
+            loop.call_later(0.0015, writer.send, b"late")
+            got.append(await asyncio.wait_for(loop.sock_recv(reader, 10), 30))
+
+    run_demo_backends(main())
+    assert got == [b"late"]
+
+
 def test_serve_with_a_bad_config_exits_2(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[limits]\nmax_depth = \"deep\"\n")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import select
+import selectors
 import socket
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import httpx
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from ..compose.graph import Graph
 
 __all__ = ["DEMO_HOST_SUFFIX", "PortTaken", "build_demo_app", "embedded_transport",
-           "fixtures", "serve_demo_backends", "wrapped"]
+           "fixtures", "run_demo_backends", "serve_demo_backends", "wrapped"]
 
 
 
@@ -154,6 +156,35 @@ def listening_socket(host: str, port: int, name: str) -> socket.socket:
                         f"{exc.strerror or exc}") from None
     sock.set_inheritable(True)
     return sock
+
+
+class FineTimerSelector(selectors.EpollSelector):
+    """epoll waits in whole milliseconds (Python rounds a timeout up), so a timer
+    woke up to 1 ms late: a demo service of 20 ms answered at 20.8 (median, one
+    connection), the gateway in front of it paid that on every hop, and calls
+    released together at each millisecond tick came back in bursts. Waiting on the
+    epoll descriptor with select(), whose timeout is in microseconds, wakes a
+    timer within ~0.2 ms; the events are then read from epoll without waiting."""
+
+    def select(self, timeout: float | None = None) -> list[
+            tuple[selectors.SelectorKey, int]]:
+        if timeout is not None and timeout > 0:
+            try:
+                select.select([self.fileno()], [], [], timeout)
+            except ValueError:  # a descriptor select() cannot take: the coarse wait
+                return super().select(timeout)
+            timeout = 0
+        return super().select(timeout)
+
+
+def run_demo_backends(main: Coroutine[None, None, None]) -> None:
+    """asyncio.run for the demo services: on Linux, timers to the microsecond."""
+    if not hasattr(selectors, "EpollSelector"):
+        asyncio.run(main)
+        return
+    with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(
+            FineTimerSelector())) as runner:
+        runner.run(main)
 
 
 async def serve_demo_backends(graph: Graph | None = None, host: str = "127.0.0.1",
