@@ -81,6 +81,10 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
+    async def sleep(self, seconds: float) -> None:
+        """asyncio.sleep's stand-in: the time passes at once."""
+        self.advance(seconds)
+
 
 REFUSING = "http://127.0.0.1:9"  # nothing listens: every call is refused
 

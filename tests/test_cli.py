@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import FakeClock
 from faults import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,19 +140,6 @@ def test_demo_backends_serve_each_service_at_its_configured_url(tmp_path: Path) 
     assert books_at < authors_at
 
 
-class _Clock:
-    """Time that moves only when the code under test works or sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize(("work", "failing", "status", "sent_at"), [
     (0.03, False, 200, 0.05),   # the work is within the 50 ms, not added to it
@@ -168,16 +156,17 @@ async def test_demo_latency_counts_from_the_requests_arrival(
 
     from tessera.demo import Conditions
 
-    clock = _Clock()
+    clock = FakeClock()
+    start = clock.now
 
     async def service(scope: Any, receive: Any, send: Any) -> None:
-        clock.now += work
+        clock.advance(work)
         await JSONResponse({"ok": True})(scope, receive, send)
 
     sent: list[tuple[float, Any]] = []
 
     async def send(message: Any) -> None:
-        sent.append((clock.now, message.get("status")))
+        sent.append((clock.now - start, message.get("status")))
 
     async def receive() -> Any:
         return {"type": "http.request", "body": b"", "more_body": False}
@@ -187,7 +176,7 @@ async def test_demo_latency_counts_from_the_requests_arrival(
                 "query_string": b"", "headers": []}, receive, send)
     assert [at for at, _ in sent] == [pytest.approx(sent_at)] * 2
     assert sent[0][1] == status
-    assert demo.recent[0] == (0.0, "/books") and demo.calls == 1
+    assert demo.recent[0] == (start, "/books") and demo.calls == 1
 
 
 def test_demo_loop_waits_on_epoll_with_a_fine_timeout() -> None:

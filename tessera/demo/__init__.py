@@ -52,57 +52,59 @@ class Conditions:
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.app = app
+        # what answers a call: the service, or for --fail the same 503 each time
+        self.answer: ASGIApp = _REFUSAL if failing else app
         self.clock = clock
         self.sleep = sleep
         self.latency = latency_ms / 1000
-        self.failing = failing
         self.calls = 0
         self.recent: deque[tuple[float, str]] = deque(maxlen=self.RECENT)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            if scope["path"] == "/_demo/calls":  # for benchmarks: requests served so far
-                await JSONResponse({"calls": self.calls, "recent": list(self.recent)})(
-                    scope, receive, send)
-                return
-            if scope["path"] == "/healthz":
-                await JSONResponse({"status": "ok"})(scope, receive, send)
-                return
-            self.calls += 1
-            path = scope.get("raw_path") or scope["path"].encode()
-            query = scope.get("query_string")
-            self.recent.append((self.clock(), (path + b"?" + query if query else path)
-                                .decode("latin-1")))
-            app = self.app
-            if self.failing:
-                app = JSONResponse({"error": "service unavailable (demo --fail)"},
-                                   status_code=503)
-            if self.latency:
-                await self._answer_late(app, scope, receive, send)
-                return
-            await app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        if scope["path"] == "/_demo/calls":  # for benchmarks: requests served so far
+            await JSONResponse({"calls": self.calls, "recent": list(self.recent)})(
+                scope, receive, send)
+            return
+        if scope["path"] == "/healthz":
+            await _HEALTHY(scope, receive, send)
+            return
+        arrived = self.clock()
+        self.calls += 1
+        path = scope.get("raw_path") or scope["path"].encode()
+        query = scope.get("query_string")
+        self.recent.append((arrived, (path + b"?" + query if query else path)
+                            .decode("latin-1")))
+        if self.latency:
+            await self._answer_late(arrived + self.latency, scope, receive, send)
+        else:
+            await self.answer(scope, receive, send)
 
-    async def _answer_late(self, app: ASGIApp, scope: Scope, receive: Receive,
+    async def _answer_late(self, due: float, scope: Scope, receive: Receive,
                            send: Send) -> None:
-        """The answer leaves `latency` after the request arrived, as a service whose
-        latency that is would answer: its work is done within that time, not after
-        it. (Sleeping first and working after made each call latency + work, and
-        calls arriving together queue for the work on the service's one core: at 4
-        connections a 100-id call answered ~3 ms late, more than any gateway's own
-        work, so latency x hops was no floor to measure against.)"""
-        due = self.clock() + self.latency
+        """The answer leaves at `due`, `latency` after the request arrived, as a
+        service whose latency that is would answer: its work is done within that
+        time, not after it. (Sleeping first and working after made each call
+        latency + work, and calls arriving together queue for the work on the
+        service's one core: at 4 connections a 100-id call answered ~3 ms late, more
+        than any gateway's own work, so latency x hops was no floor to measure
+        against.)"""
         held: list[Message] = []
 
         async def hold(message: Message) -> None:
             held.append(message)
 
-        await app(scope, receive, hold)
+        await self.answer(scope, receive, hold)
         if (left := due - self.clock()) > 0:
             await self.sleep(left)
         for message in held:
             await send(message)
+
+
+_REFUSAL = JSONResponse({"error": "service unavailable (demo --fail)"}, status_code=503)
+_HEALTHY = JSONResponse({"status": "ok"})
 
 
 def _default_graph() -> Graph:
