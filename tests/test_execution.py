@@ -166,18 +166,42 @@ class Query:
         return [Boom(), Odd(label="ok")]  # type: ignore[list-item]
 
 
+async def _alike(schema: Any, query: str) -> tuple[Any, Any]:
+    """`query` executed both ways (Tessera's, then graphql-core's): the same data and
+    the same errors at the same paths. Both results."""
+    fast = schema.execution_context_class
+    ours = await schema.execute(query)
+    schema.execution_context_class = REFERENCE
+    try:
+        theirs = await schema.execute(query)
+    finally:
+        schema.execution_context_class = fast
+    assert ours.data == theirs.data
+    assert [(e.message, e.path) for e in ours.errors or []] == \
+        [(e.message, e.path) for e in theirs.errors or []]
+    return ours, theirs
+
+
+def _executed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The object types whose fields go through execute_fields, from now on."""
+    seen: list[str] = []
+    original = Execution.execute_fields
+
+    def counting(self: Any, parent_type: Any, *args: Any) -> Any:
+        seen.append(parent_type.name)
+        return original(self, parent_type, *args)
+
+    monkeypatch.setattr(Execution, "execute_fields", counting)
+    return seen
+
+
 async def _judged_alike(root: type, query: str, kind: str, field: str) -> None:
     """`query` over a graph of `root`, executed both ways: the same data and the same
     errors at the same paths (at least five of them), `kind.field` read in place."""
     schema = build_schema(Settings(), Graph(query=root))
     fast = schema.execution_context_class
     assert issubclass(fast, Execution) and field in fast.readers[kind]
-    ours = await schema.execute(query)
-    schema.execution_context_class = REFERENCE
-    theirs = await schema.execute(query)
-    assert ours.data == theirs.data
-    assert [(e.message, e.path) for e in ours.errors or []] == \
-        [(e.message, e.path) for e in theirs.errors or []]
+    ours, _ = await _alike(schema, query)
     assert ours.data is not None and len(ours.errors or []) >= 5
 
 
@@ -215,6 +239,88 @@ async def test_a_list_an_item_of_which_cannot_be_read_gets_its_errors_at_their_p
     assert ours.data == {"items": [{"name": "fine", "__typename": "Item"}, None, None,
                                    {"name": "fine", "__typename": "Item"}], "strict": None}
     assert [e.path for e in ours.errors or []] == [["items", 2], ["strict", 2]]
+
+
+@strawberry.type
+class Bounds:
+    @strawberry.field
+    def items(self) -> list[Item]:
+        return [Item(name="max", count=2 ** 31 - 1, ratio=-0.0, flag=False),
+                Item(name="min", count=-2 ** 31, ratio=3, flag=True),  # an int for a float
+                Item(name="integral", count=2.0, ratio=1e308, flag=True),  # type: ignore[arg-type]
+                Item(name="bools", count=True, ratio=False, flag=True)]
+
+
+@pytest.mark.anyio
+async def test_a_plan_answers_scalars_at_their_bounds_as_graphql_core_does(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compiled plan lets an Int through as it is only within 32 bits and a Float
+    only when finite; every other value it coerces as graphql-core does (a float
+    that is a whole number to an int, an int to a float, a bool to 1 or 0), and the
+    list is still the plan's (no Item executed graphql-core's way)."""
+    executed = _executed(monkeypatch)
+    ours, theirs = await _alike(build_schema(Settings(), Graph(query=Bounds)),
+                                "{ items { name count ratio flag } }")
+    assert not ours.errors
+    assert executed == ["Bounds"]  # the root only
+    assert ours.data is not None and theirs.data is not None
+    counts = [(type(i["count"]), i["count"]) for i in ours.data["items"]]
+    assert counts == [(int, 2 ** 31 - 1), (int, -2 ** 31), (int, 2), (int, 1)]
+    assert counts == [(type(i["count"]), i["count"]) for i in theirs.data["items"]]
+    assert [type(i["ratio"]) for i in ours.data["items"]] == \
+        [type(i["ratio"]) for i in theirs.data["items"]] == [float, float, float, int]
+
+
+OUT_OF_BOUNDS = [(2 ** 31, 0.5), (-2 ** 31 - 1, 0.5), (1, float("inf")),
+                 (1, float("-inf")), (1, float("nan"))]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("count", "ratio"), OUT_OF_BOUNDS)
+async def test_a_plan_hands_a_number_beyond_its_scalar_to_graphql_core(
+        count: int, ratio: float) -> None:
+    """The one value of a list that a 32-bit Int or a finite Float cannot hold sends
+    the list graphql-core's way, which reports it at its path."""
+    @strawberry.type
+    class One:
+        @strawberry.field
+        def items(self) -> list[Item | None]:
+            fine = Item(name="fine", count=1, ratio=0.5, flag=True)
+            return [fine, Item(name="beyond", count=count, ratio=ratio, flag=True), fine]
+
+    ours, _ = await _alike(build_schema(Settings(), Graph(query=One)),
+                           "{ items { name count ratio } }")
+    assert [e.path for e in ours.errors or []] == \
+        [["items", 1, "count" if count != 1 else "ratio"]]
+
+
+class Lookalike:
+    """Answers every attribute, `__await__` too: graphql-core takes it as awaitable."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *_: iter(())
+
+
+@strawberry.type
+class Lookalikes:
+    @strawberry.field
+    def items(self) -> list[Item | None]:
+        fine = Item(name="fine", count=1, ratio=0.5, flag=True)
+        return [fine, Lookalike(), fine]  # type: ignore[list-item]
+
+
+@pytest.mark.anyio
+async def test_a_value_whose_type_answers_any_attribute_is_judged_each_time() -> None:
+    """Whether a value is awaitable is remembered by its type only where the type
+    alone decides it: a type with its own `__getattr__` is asked again each time,
+    and graphql-core's answer stands (an error at the item's path)."""
+    from tessera.schema.plans import ORDINARY
+
+    schema = build_schema(Settings(), Graph(query=Lookalikes))
+    for _ in range(2):
+        ours, _ = await _alike(schema, "{ items { name } }")
+        assert [e.path for e in ours.errors or []] == [["items", 1]]
+    assert Lookalike not in ORDINARY and Item in ORDINARY
 
 
 class _Raising:
@@ -378,14 +484,7 @@ def test_objects_and_lists_of_fields_read_in_place_are_completed_by_a_plan(
     answered from a plan made per selection: none of their fields goes through
     execute_fields (a user with `orders(limit:)`, a field with arguments, does),
     and the answer is graphql-core's."""
-    seen: list[str] = []
-    original = Execution.execute_fields
-
-    def counting(self: Any, parent_type: Any, *args: Any) -> Any:
-        seen.append(parent_type.name)
-        return original(self, parent_type, *args)
-
-    monkeypatch.setattr(Execution, "execute_fields", counting)
+    seen = _executed(monkeypatch)
     answer = same_both_ways(request.getfixturevalue(served), query, variables)
     assert answer["data"] and not answer["errors"]
     assert sorted(set(seen)) == executed

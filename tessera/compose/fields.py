@@ -28,9 +28,10 @@ estimate and the limits on its arguments.
 from __future__ import annotations
 
 import inspect
+import operator
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry.types import Info
@@ -79,6 +80,8 @@ class Link:
     field: Any = None  # the StrawberryField, once made
     _finish: Callable[[Any], Any] | None = None
     _target: Any = NOTHING
+    # (the parent's key or keys, a key as the loader's), once asked for
+    _keyed: tuple[Callable[[Any], Any], Callable[[Any], Hashable]] | None = None
 
     @property
     def target(self) -> type | None:
@@ -112,14 +115,31 @@ class Link:
 
     def of_parent(self, parent: Any) -> Any:
         """The key (or keys) this field takes from its parent object."""
-        chosen = self.keys if self.many else self.key
-        return getattr(parent, chosen) if isinstance(chosen, str) else chosen(parent)  # type: ignore[misc,operator]
+        return self.keyed[0](parent)
 
-    def parent_keys(self, parent: Any) -> list[Hashable]:
-        """The loader keys this field will load for `parent` (for a prefetch)."""
-        got = self.of_parent(parent)
-        values = list(got or ()) if self.many else [got]
-        return [self.binding.key_of(v, self.constants) for v in values if v is not None]
+    @property
+    def keyed(self) -> tuple[Callable[[Any], Any], Callable[[Any], Hashable]]:
+        """(parent -> its key or keys, a key -> the loader's key), made once: an
+        attribute getter or the declared function; `str` when the path has no
+        other placeholder (`Rest.key_of`)."""
+        if self._keyed is None:
+            chosen = self.keys if self.many else self.key
+            of = chosen
+            if isinstance(chosen, str):  # (attrgetter reads "a.b" as a path: getattr does not)
+                of = operator.attrgetter(chosen) if "." not in chosen else \
+                    (lambda parent: getattr(parent, chosen))
+            binding, constants = self.binding, self.constants
+            key: Callable[[Any], Hashable] = str if not binding.placeholders else \
+                (lambda value: binding.key_of(value, constants))
+            self._keyed = (cast(Callable[[Any], Any], of), key)
+        return self._keyed
+
+    def parent_keys(self, parents: Iterable[Any]) -> list[Hashable]:
+        """The loader keys this field will load for these parents (for a prefetch)."""
+        of, key = self.keyed
+        if self.many:
+            return [key(v) for parent in parents for v in (of(parent) or ()) if v is not None]
+        return [key(v) for v in map(of, parents) if v is not None]
 
     def settled_reader(self) -> Callable[[Any, Any], Any] | None:
         """For a field the executor may read without its resolver (keyed by its parent,
@@ -133,11 +153,12 @@ class Link:
         function of the record)."""
         if not self.prefetchable:
             return None
-        binding, constants, finish, many = self.binding, self.constants, self.finish, self.many
+        binding, finish, many = self.binding, self.finish, self.many
         me, objects = id(self), self.target is not None
+        of, loader_key = self.keyed
 
         def value_of(loader: Any, key: Any, memo: dict[Any, Any]) -> Any:
-            future = settled(loader, binding.key_of(key, constants))
+            future = settled(loader, loader_key(key))
             if future is None or future.cancelled() or future.exception() is not None:
                 return NOTHING
             if objects:  # built once per load and request (ten posts, one author)
@@ -154,7 +175,7 @@ class Link:
 
         def read(parent: Any, context: Any) -> Any:
             try:
-                got = self.of_parent(parent)
+                got = of(parent)
                 if not many:
                     return finish(None) if got is None else \
                         value_of(context.loaders[binding], got, context.memo)

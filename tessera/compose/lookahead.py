@@ -153,7 +153,7 @@ def _plan(info: Info, kind: type, fields: set[str], subjects: list[Any], path: t
             if not link.prefetchable:
                 return False
             if id(link) not in done:
-                plans.append((link, [k for s in subjects for k in link.parent_keys(s)]))
+                plans.append((link, link.parent_keys(subjects)))
         elif name in nested:
             attr, target = nested[name]
             inner = [item for s in subjects for item in _flat([getattr(s, attr)])

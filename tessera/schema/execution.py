@@ -22,9 +22,10 @@ gateway's answer need none of it:
 An object, or a list of objects, whose selected fields are all read in place,
 down any depth (`products(ids:) { name price stock }`, `posts { id title user {
 name } }`, an order with its user and items once their loads settled), is
-answered from a plan made once per selection: per object one dict, each field
-one reader call, without graphql-core's per-item `Path`, `complete_value` chain
-and `execute_fields`. It is all or nothing: if any value would not simply be
+answered from a plan made once per selection and compiled to one function
+(`tessera.schema.plans`): per object one dict, a plain field read in place,
+without graphql-core's per-item `Path`, `complete_value` chain and
+`execute_fields`. It is all or nothing: if any value would not simply be
 read, the whole object or list is completed graphql-core's way (readers have no
 side effects).
 
@@ -58,13 +59,10 @@ from graphql import (
     DirectiveNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLBoolean,
     GraphQLField,
-    GraphQLID,
     GraphQLObjectType,
     GraphQLResolveInfoHelpers,
     GraphQLSchema,
-    GraphQLString,
     Undefined,
     is_leaf_type,
     is_list_type,
@@ -83,12 +81,22 @@ from strawberry.types.base import StrawberryList, StrawberryOptional
 from ..compose.fields import NOTHING, link_of
 from ..compose.lookahead import needs_prefetch
 from ..lru import LRU
+from .plans import (
+    SLOW,
+    Below,
+    Compiled,
+    Entry,
+    Plan,
+    Reader,
+    coerced,
+    compile_plan,
+    constant,
+    plain,
+)
 
 DEFINITION = "strawberry-definition"  # where Strawberry keeps a GraphQLField's own field
 KEPT_OPERATIONS = 1000  # operations whose collected fields are kept (the parse cache's size)
 
-# reads a field of a parent: (parent, context) -> its coerced value, or _SLOW
-Reader = Callable[[Any, Any], Any]
 
 
 @dataclass(frozen=True)
@@ -125,7 +133,7 @@ def readers(schema: GraphQLSchema) -> dict[str, dict[str, Reader | Settled]]:
             read = spec.settled_reader() if spec is not None else None
             if is_leaf_type(inner):
                 if getattr(field.resolve, "_is_default", False):
-                    fields[field_name] = _plain(definition.python_name, inner, nullable)
+                    fields[field_name] = plain(definition.python_name, inner, nullable)
                 elif read is not None:
                     fields[field_name] = _settled(read, inner.coerce_output_value, nullable)
             else:
@@ -293,8 +301,8 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         if found is not None:
             return found[1]
         nodes = (what, kind, tuple([id(details.node) for details in field_details_list]))
-        value = self._kept.get(nodes, _SLOW)
-        if value is _SLOW:
+        value = self._kept.get(nodes, SLOW)
+        if value is SLOW:
             value = self._kept[nodes] = make()
         self._memo[key] = (field_details_list, value)  # (the list kept: its id stays its)
         return value
@@ -333,7 +341,7 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
                                              field_path, value, position_context))
                 else:
                     result = read(source_value, context)
-                    if result is not _SLOW:  # a leaf's value: never awaitable
+                    if result is not SLOW:  # a leaf's value: never awaitable
                         results[response_name] = result
                         continue
                     result = self.execute_field(
@@ -384,11 +392,11 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         settled links and a record's own objects, down any depth) is answered row
         by row from a plan made once per selection, without graphql-core's per item
         and per field steps; if any value of the list would not simply be read
-        (see `_row`), the whole list takes graphql-core's way instead (reading is
+        (see `plans`), the whole list takes graphql-core's way instead (reading is
         side-effect free: nothing is reported twice)."""
         plan = self._kept_plan(item_type, field_details_list)
         if plan is not None and type(items) is list:
-            rows = _rows(plan, items, self.context_value, self.is_awaitable)
+            rows = plan.rows(items, self.context_value, self.is_awaitable)
             if rows is not None:
                 if self._worked is not None:
                     self._worked()
@@ -404,7 +412,7 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         otherwise, or if any value would not simply be read, graphql-core's."""
         plan = self._kept_plan(return_type, field_details_list)
         if plan is not None:
-            row = _row(plan[1], result, self.context_value, self.is_awaitable)
+            row = plan.row(result, self.context_value, self.is_awaitable)
             if row is not None:
                 if self._worked is not None:
                     self._worked()
@@ -412,7 +420,7 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         return super().collect_and_execute_subfields(return_type, field_details_list, path,
                                                      result, position_context)
 
-    def _kept_plan(self, kind: Any, field_details_list: Any) -> Plan | None:
+    def _kept_plan(self, kind: Any, field_details_list: Any) -> Compiled | None:
         """The plan for values of `kind` (an object type, or a list's item type)
         selected by these fields, or None (a document with directives has none)."""
         if self._kept is None:
@@ -420,9 +428,14 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         middleware = self.middleware_manager
         if middleware is not None and middleware.middlewares:
             return None
-        plan: Plan | None = self._kept_for("plan", kind, field_details_list,
-                                           lambda: self._plan(kind, field_details_list))
-        return plan
+        compiled: Compiled | None = self._kept_for("plan", kind, field_details_list,
+                                                   lambda: self._compiled(kind,
+                                                                          field_details_list))
+        return compiled
+
+    def _compiled(self, kind: Any, field_details_list: Any) -> Compiled | None:
+        plan = self._plan(kind, field_details_list)
+        return None if plan is None else compile_plan(plan)
 
     def _plan(self, kind: Any, field_details_list: Any) -> Plan | None:
         """(nullable, the object type's entries) for values of `kind` (an object
@@ -444,7 +457,7 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         for response_name, details in grouped.items():
             name = details[0].node.name.value
             if name == "__typename":
-                entries.append((response_name, _constant(kind.name), None))
+                entries.append((response_name, constant(kind.name), None))
                 continue
             read = readers.get(name)
             if read is None:
@@ -506,88 +519,6 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
             return None
 
 
-_SLOW: Any = object()
-
-# A plan for objects of one selection: (nullable, entries); an entry is (response
-# name, reader, None) for a leaf, or (response name, the Settled field's read,
-# Below) for an object or a list of objects read in place.
-Entry = tuple[str, Reader, "Below | None"]
-Plan = tuple[bool, tuple[Entry, ...]]
-# how a Settled field's value is completed: (nullable, is a list, the plan of its
-# objects (or of the list's items))
-Below = tuple[bool, bool, Plan]
-
-
-def _below(field_type: Any, plan_of: Callable[[Any, Any], Plan | None],
-           details: Any) -> Below | None:
-    """A Settled field's completion: an object, or a list of objects (one level of
-    list), by their plan; None for anything else."""
-    nullable = not is_non_null_type(field_type)
-    inner = field_type if nullable else field_type.of_type
-    if is_list_type(inner):
-        plan = plan_of(inner.of_type, details)
-        return None if plan is None else (nullable, True, plan)
-    plan = plan_of(field_type, details)
-    return None if plan is None else (nullable, False, plan)
-
-
-def _rows(plan: Plan, items: list[Any], context: Any,
-          is_awaitable: Callable[[Any], bool]) -> list[Any] | None:
-    """Each item completed by the plan, or None if any value is not simply read."""
-    nullable, entries = plan
-    rows: list[Any] = []
-    for item in items:
-        if item is None:
-            if not nullable:
-                return None
-            rows.append(None)
-            continue
-        if isinstance(item, Exception) or is_awaitable(item):
-            return None  # (an AttributeError has a `name`: never read as an object)
-        row = _row(entries, item, context, is_awaitable)
-        if row is None:
-            return None
-        rows.append(row)
-    return rows
-
-
-def _row(entries: tuple[Entry, ...], source: Any, context: Any,
-         is_awaitable: Callable[[Any], bool]) -> dict[str, Any] | None:
-    """One object's fields as graphql-core completes them, or None where any value
-    is not simply read (_SLOW from a leaf's reader; a load not finished, failed or
-    stale; an exception or awaitable as a value; null for a non-null field; a list
-    that is not a list)."""
-    row: dict[str, Any] = {}
-    for response_name, read, below in entries:
-        value = read(source, context)
-        if below is None:
-            if value is _SLOW:
-                return None
-        elif value is None:
-            if not below[0]:
-                return None
-        elif value is NOTHING or isinstance(value, Exception) or is_awaitable(value):
-            return None
-        elif below[1]:
-            if type(value) is not list:
-                return None
-            value = _rows(below[2], value, context, is_awaitable)
-            if value is None:
-                return None
-        else:
-            value = _row(below[2][1], value, context, is_awaitable)
-            if value is None:
-                return None
-        row[response_name] = value
-    return row
-
-
-def _constant(value: str) -> Reader:
-    def read(source: Any, context: Any) -> Any:
-        return value
-    return read
-
-
 class _Varies(Visitor):
     """Finds what makes field collection depend on the request: a directive
     (@skip/@include read variables, @defer makes delivery groups) or a fragment
@@ -623,26 +554,6 @@ def fixed_selections(operation: Any, fragments: dict[str, Any]) -> bool:
     return True
 
 
-def _plain(attr: str, kind: Any, nullable: bool) -> Reader:
-    coerce = kind.coerce_output_value
-    same = next((as_is for scalar, as_is in _AS_IS if scalar is kind), None)
-
-    def read(source: Any, context: Any) -> Any:
-        try:
-            value = getattr(source, attr)
-        except Exception:
-            return _SLOW
-        if type(value) is same:  # what the scalar would give back unchanged
-            return value
-        return _coerced(value, coerce, nullable)
-    return read
-
-
-# The built-in scalars that give back a value of this exact type as it is.
-_AS_IS: tuple[tuple[Any, type], ...] = ((GraphQLString, str), (GraphQLID, str),
-                                        (GraphQLBoolean, bool))
-
-
 def _attribute(attr: str) -> Reader:
     """An object or list held by the parent itself (no resolver): read in place,
     or NOTHING when reading fails (graphql-core then reports it)."""
@@ -657,22 +568,21 @@ def _attribute(attr: str) -> Reader:
 def _settled(load: Reader, coerce: Callable[[Any], Any], nullable: bool) -> Reader:
     def read(source: Any, context: Any) -> Any:
         value = load(source, context)
-        return _SLOW if value is NOTHING else _coerced(value, coerce, nullable)
+        return SLOW if value is NOTHING else coerced(value, coerce, nullable)
     return read
 
 
-def _coerced(value: Any, coerce: Callable[[Any], Any], nullable: bool) -> Any:
-    """graphql-core's complete_value for a leaf, or _SLOW where it would not simply
-    succeed (so that graphql-core itself reports the error)."""
-    if value is None:
-        return None if nullable else _SLOW
-    if isinstance(value, Exception):
-        return _SLOW
-    try:
-        coerced = coerce(value)
-    except Exception:
-        return _SLOW
-    return _SLOW if coerced is None or coerced is Undefined else coerced
+def _below(field_type: Any, plan_of: Callable[[Any, Any], Plan | None],
+           details: Any) -> Below | None:
+    """A Settled field's completion: an object, or a list of objects (one level of
+    list), by their plan; None for anything else."""
+    nullable = not is_non_null_type(field_type)
+    inner = field_type if nullable else field_type.of_type
+    if is_list_type(inner):
+        plan = plan_of(inner.of_type, details)
+        return None if plan is None else (nullable, True, plan)
+    plan = plan_of(field_type, details)
+    return None if plan is None else (nullable, False, plan)
 
 
 async def _gather(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
