@@ -381,6 +381,33 @@ async def test_a_stale_prefetched_scalar_is_still_reported_at_its_path() -> None
         [["products", 0, "stock"], ["products", 1, "stock"]]
 
 
+@pytest.mark.anyio
+async def test_a_linked_number_beyond_its_scalar_is_reported_at_its_path() -> None:
+    """A linked Int read in place (stock) that a 32-bit Int cannot hold goes
+    graphql-core's way: null with its error at its path, as graphql-core has it."""
+    query = '{ products(ids: ["1", "2"]) { name stock } }'
+    async with FaultServer("json", b'{"1": 1099511627776, "2": 7}') as inventory, \
+            gateway({"backends": {"inventory": {"url": inventory.url, "retries": 0}}}) \
+            as client:
+        ours = await _gql_both_ways(client, query)
+    assert [p["stock"] for p in ours["data"]["products"]] == [None, 7]
+    assert [e["path"] for e in ours["errors"]] == [["products", 0, "stock"]]
+
+
+async def _gql_both_ways(client: Any, query: str) -> dict[str, Any]:
+    """The gateway's answer, equal to graphql-core's own execution's."""
+    schema = client.app.state.schema
+    fast = schema.execution_context_class
+    ours = await gql(client, query)
+    schema.execution_context_class = REFERENCE
+    try:
+        theirs = await gql(client, query)
+    finally:
+        schema.execution_context_class = fast
+    assert ours == theirs
+    return ours
+
+
 class BadProducts(httpx.AsyncBaseTransport):
     """The demo services, except that products answers one good record and ones
     the Product type refuses (no name, a price that is a string)."""
@@ -404,15 +431,7 @@ class BadProducts(httpx.AsyncBaseTransport):
 ])
 async def test_refused_linked_records_get_the_same_errors_both_ways(query: str) -> None:
     async with gateway(transport=BadProducts()) as client:
-        schema = client.app.state.schema  # type: ignore[attr-defined]
-        fast = schema.execution_context_class
-        ours = await gql(client, query)
-        schema.execution_context_class = REFERENCE
-        try:
-            theirs = await gql(client, query)
-        finally:
-            schema.execution_context_class = fast
-    assert ours == theirs
+        ours = await _gql_both_ways(client, query)
     assert any(e["extensions"]["code"] == "BACKEND_BAD_RESPONSE" for e in ours["errors"])
 
 

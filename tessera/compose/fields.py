@@ -153,7 +153,9 @@ class Link:
         function of the record)."""
         if not self.prefetchable:
             return None
-        binding, finish, many = self.binding, self.finish, self.many
+        if self._finish is None:
+            self._finish = _finisher(self)
+        binding, finish, many = self.binding, self._finish, self.many
         me, objects = id(self), self.target is not None
         of, loader_key = self.keyed
 

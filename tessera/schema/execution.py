@@ -88,9 +88,9 @@ from .plans import (
     Entry,
     Plan,
     Reader,
-    coerced,
     compile_plan,
     constant,
+    loaded,
     plain,
 )
 
@@ -135,7 +135,7 @@ def readers(schema: GraphQLSchema) -> dict[str, dict[str, Reader | Settled]]:
                 if getattr(field.resolve, "_is_default", False):
                     fields[field_name] = plain(definition.python_name, inner, nullable)
                 elif read is not None:
-                    fields[field_name] = _settled(read, inner.coerce_output_value, nullable)
+                    fields[field_name] = loaded(read, inner, nullable)
             else:
                 direct = inner if is_object_type(inner) and inner.is_type_of is None else None
                 if read is not None and spec is not None:
@@ -562,13 +562,6 @@ def _attribute(attr: str) -> Reader:
             return getattr(source, attr)
         except Exception:
             return NOTHING
-    return read
-
-
-def _settled(load: Reader, coerce: Callable[[Any], Any], nullable: bool) -> Reader:
-    def read(source: Any, context: Any) -> Any:
-        value = load(source, context)
-        return SLOW if value is NOTHING else coerced(value, coerce, nullable)
     return read
 
 

@@ -69,6 +69,17 @@ class Plain:
 
 
 @dataclass(frozen=True)
+class Loaded:
+    """What a linked scalar's reader does (`loaded`): its finished load's value (or
+    NOTHING), then as a Plain field's value."""
+
+    load: Reader
+    as_is: str | None
+    coerce: Callable[[Any], Any]
+    nullable: bool
+
+
+@dataclass(frozen=True)
 class Constant:
     value: Any
 
@@ -90,7 +101,6 @@ def plain(attr: str, kind: Any, nullable: bool) -> Reader:
     type the scalar gives back unchanged."""
     coerce = kind.coerce_output_value
     same = next((as_is for scalar, as_is, _ in _AS_IS if scalar is kind), None)
-    condition = next((test for scalar, _, test in _AS_IS if scalar is kind), None)
 
     def read(source: Any, context: Any) -> Any:
         try:
@@ -100,8 +110,25 @@ def plain(attr: str, kind: Any, nullable: bool) -> Reader:
         if type(value) is same:
             return value
         return coerced(value, coerce, nullable)
-    read.inline = Plain(attr, condition, coerce, nullable)  # type: ignore[attr-defined]
+    read.inline = Plain(attr, _condition(kind), coerce, nullable)  # type: ignore[attr-defined]
     return read
+
+
+def loaded(load: Reader, kind: Any, nullable: bool) -> Reader:
+    """The reader of a linked field of a scalar type keyed by its parent: the value
+    of its finished load (`Link.settled_reader`) as a plain field's, or SLOW when
+    the load has not simply finished."""
+    coerce = kind.coerce_output_value
+
+    def read(source: Any, context: Any) -> Any:
+        value = load(source, context)
+        return SLOW if value is NOTHING else coerced(value, coerce, nullable)
+    read.inline = Loaded(load, _condition(kind), coerce, nullable)  # type: ignore[attr-defined]
+    return read
+
+
+def _condition(kind: Any) -> str | None:
+    return next((test for scalar, _, test in _AS_IS if scalar is kind), None)
 
 
 # The built-in scalars; the type of the values each gives back as they are (for a
@@ -229,6 +256,10 @@ class _Writer:
                 lines.append(f"{value} = {self.name('C', inline.value)}")
             elif below is None and isinstance(inline, Plain):
                 lines += self._plain(inline, source, value)
+            elif below is None and isinstance(inline, Loaded):
+                lines += [f"{value} = {self.name('L', inline.load)}({source}, context)",
+                          f"if {value} is NOTHING:", "    return None"]
+                lines += self._scalar(inline, value)
             elif below is None:
                 lines += [f"{value} = {self.name('R', read)}({source}, context)",
                           f"if {value} is SLOW:", "    return None"]
@@ -241,9 +272,14 @@ class _Writer:
         access = (f"{source}.{attr}" if attr.isidentifier() and not keyword.iskeyword(attr)
                   and not attr.startswith("__") else
                   f"getattr({source}, {self.name('A', attr)})")
+        return ["try:", f"    {value} = {access}", "except Exception:", "    return None",
+                *self._scalar(inline, value)]
+
+    def _scalar(self, inline: Plain | Loaded, value: str) -> list[str]:
+        """Lines leaving `value` as it is where the scalar would, else coercing it."""
         coerce = (f"{value} = coerced({value}, {self.name('F', inline.coerce)}, "
                   f"{inline.nullable})")
-        lines = ["try:", f"    {value} = {access}", "except Exception:", "    return None"]
+        lines: list[str] = []
         if inline.as_is is not None:
             lines += [f"if not ({inline.as_is.format(v=value)}):",
                       "    " + coerce, f"    if {value} is SLOW:", "        return None"]
