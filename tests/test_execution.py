@@ -509,6 +509,21 @@ def test_objects_and_lists_of_fields_read_in_place_are_completed_by_a_plan(
     assert sorted(set(seen)) == executed
 
 
+def test_a_plan_over_its_size_goes_graphql_cores_way(
+        shop: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan reading more fields than plans.MAX_FIELDS is not generated: its objects'
+    fields are executed graphql-core's way, and the answer is the same."""
+    from tessera.schema import plans
+
+    query = 'query { products(ids: ["1", "2", "3"]) { id name price stock } }'
+    planned = same_both_ways(shop, query)
+    monkeypatch.setattr(plans, "MAX_FIELDS", 3)
+    seen = _executed(monkeypatch)
+    big = same_both_ways(shop, query.replace("query", "query Big"))  # a new document
+    assert big["data"] == planned["data"] and not big["errors"]
+    assert seen.count("Product") == 3
+
+
 def test_what_makes_collection_depend_on_the_request() -> None:
     from graphql import parse
 

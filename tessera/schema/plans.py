@@ -2,6 +2,7 @@
 
     compiled = compile_plan((False, (("id", read_id, None), ("title", read_title, None))))
     compiled.rows(posts, context, is_awaitable)  # [{"id": ..., "title": ...}, ...] or None
+    compiled.row(post, context, is_awaitable)  # {"id": ..., "title": ...} or None
 
 `tessera.schema.execution` answers an object, or a list of objects, whose
 selected fields are all read in place from a plan: per field a reader, and per
@@ -84,15 +85,29 @@ class Constant:
     value: Any
 
 
-@dataclass(frozen=True)
 class Compiled:
     """A plan's functions: `row(source, context, is_awaitable)` answers one object,
     `rows(items, context, is_awaitable)` a list of them; each None where the value
-    must go graphql-core's way."""
+    must go graphql-core's way. Each is generated at its first call (a selection is
+    answered as one object or as a list, rarely both)."""
 
-    row: Callable[[Any, Any, IsAwaitable], dict[str, Any] | None]
-    rows: Callable[[list[Any], Any, IsAwaitable], list[Any] | None]
-    source: str  # the generated code (for a reader of a failing test)
+    __slots__ = ("plan", "_row", "_rows")
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self._row: Callable[[Any, Any, IsAwaitable], dict[str, Any] | None] | None = None
+        self._rows: Callable[[list[Any], Any, IsAwaitable], list[Any] | None] | None = None
+
+    def row(self, source: Any, context: Any, is_awaitable: IsAwaitable) -> dict[str, Any] | None:
+        if self._row is None:
+            self._row = generated(self.plan, many=False)
+        return self._row(source, context, is_awaitable)
+
+    def rows(self, items: list[Any], context: Any, is_awaitable: IsAwaitable
+             ) -> list[Any] | None:
+        if self._rows is None:
+            self._rows = generated(self.plan, many=True)
+        return self._rows(items, context, is_awaitable)
 
 
 def plain(attr: str, kind: Any, nullable: bool) -> Reader:
@@ -192,15 +207,32 @@ def _ordinary(kind: type) -> bool:
             and all("__class__" not in vars(base) for base in kind.__mro__[:-1]))
 
 
-def compile_plan(plan: Plan) -> Compiled:
-    """The plan's row and rows functions, generated (see the module's notes)."""
+# A plan reading more fields than this (nested objects counted each time they are
+# written out) is not compiled: its values go graphql-core's way. Generating costs
+# about as much per field as parsing and validating its document did, once per
+# document; this bounds it for documents whose fragments multiply their fields.
+MAX_FIELDS = 512
+
+
+def compile_plan(plan: Plan) -> Compiled | None:
+    """The plan, to be answered by generated functions (see the module's notes); None
+    for a plan over MAX_FIELDS."""
+    return Compiled(plan) if _size(plan) <= MAX_FIELDS else None
+
+
+def _size(plan: Plan) -> int:
+    return sum(1 if below is None else 1 + _size(below[2]) for _, _, below in plan[1])
+
+
+def generated(plan: Plan, *, many: bool) -> Callable[..., Any]:
+    """The source of the plan's row (or rows) function, compiled."""
     writer = _Writer()
-    writer.function("row", plan, many=False)
-    writer.function("rows", plan, many=True)
+    writer.function("answer", plan, many=many)
     source = "\n".join(writer.lines) + "\n"
     names: dict[str, Any] = dict(writer.constants)
     exec(compile(source, "<tessera plan>", "exec"), names)  # noqa: S102 - our own source
-    return Compiled(names["row"], names["rows"], source)
+    answer: Callable[..., Any] = names["answer"]
+    return answer
 
 
 class _Writer:
