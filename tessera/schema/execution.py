@@ -98,7 +98,6 @@ DEFINITION = "strawberry-definition"  # where Strawberry keeps a GraphQLField's 
 KEPT_OPERATIONS = 1000  # operations whose collected fields are kept (the parse cache's size)
 
 
-
 @dataclass(frozen=True)
 class Settled:
     """A linked field of object or list type, read from its finished load; then
