@@ -178,10 +178,22 @@ class Link:
         def read(parent: Any, context: Any) -> Any:
             try:
                 got = of(parent)
+                memo = context.memo
                 if not many:
-                    return finish(None) if got is None else \
-                        value_of(context.loaders[binding], got, context.memo)
-                loader, memo = context.loaders[binding], context.memo
+                    if got is None:
+                        return finish(None)
+                    # the same parent key again (100 posts, 10 authors): its object,
+                    # kept by key too (a load that settled stays so for the request)
+                    mine = (me, got) if objects and type(got) in _PLAIN_KEYS else None
+                    if mine is not None:
+                        found = memo.get(mine, NOTHING)
+                        if found is not NOTHING:
+                            return found
+                    value = value_of(context.loaders[binding], got, memo)
+                    if mine is not None and value is not NOTHING:
+                        memo[mine] = value
+                    return value
+                loader = context.loaders[binding]
                 values = [value_of(loader, key, memo) for key in got or ()]
                 return NOTHING if any(v is NOTHING for v in values) else values
             except Exception:
@@ -194,6 +206,9 @@ class Link:
         if self._finish is None:
             self._finish = _finisher(self)
         return self._finish(value)
+
+
+_PLAIN_KEYS = (str, int)  # parent keys a memo may hold as they are
 
 
 def link(binding: Rest, *, key: str | Callable[[Any], Any] | Arg | None = None,
