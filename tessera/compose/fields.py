@@ -159,42 +159,34 @@ class Link:
         me, objects = id(self), self.target is not None
         of, loader_key = self.keyed
 
-        def value_of(loader: Any, key: Any, memo: dict[Any, Any]) -> Any:
-            future = settled(loader, loader_key(key))
-            if future is None or future.cancelled() or future.exception() is not None:
-                return NOTHING
-            if objects:  # built once per load and request (ten posts, one author)
-                found = memo.get((me, future), NOTHING)
+        def value_of(context: Any, raw: Any, memo: dict[Any, Any]) -> Any:
+            key = loader_key(raw)
+            if objects:  # built once per load and request (100 posts, 10 authors): a
+                # load that settled stays so for the request (a loader drops only a
+                # failed batch's futures, and neither a failure nor a stale answer
+                # is kept here), so its key alone finds it again
+                found = memo.get((me, key), NOTHING)
                 if found is not NOTHING:
                     return found
+            future = settled(context.loaders[binding], key)
+            if future is None or future.cancelled() or future.exception() is not None:
+                return NOTHING
             value = future.result()
             if isinstance(value, Stale):
                 return NOTHING
             value = finish(value)
             if objects:
-                memo[(me, future)] = value
+                memo[(me, key)] = value
             return value
 
         def read(parent: Any, context: Any) -> Any:
             try:
                 got = of(parent)
-                memo = context.memo
                 if not many:
-                    if got is None:
-                        return finish(None)
-                    # the same parent key again (100 posts, 10 authors): its object,
-                    # kept by key too (a load that settled stays so for the request)
-                    mine = (me, got) if objects and type(got) in _PLAIN_KEYS else None
-                    if mine is not None:
-                        found = memo.get(mine, NOTHING)
-                        if found is not NOTHING:
-                            return found
-                    value = value_of(context.loaders[binding], got, memo)
-                    if mine is not None and value is not NOTHING:
-                        memo[mine] = value
-                    return value
-                loader = context.loaders[binding]
-                values = [value_of(loader, key, memo) for key in got or ()]
+                    return finish(None) if got is None else \
+                        value_of(context, got, context.memo)
+                memo = context.memo
+                values = [value_of(context, key, memo) for key in got or ()]
                 return NOTHING if any(v is NOTHING for v in values) else values
             except Exception:
                 return NOTHING
@@ -206,9 +198,6 @@ class Link:
         if self._finish is None:
             self._finish = _finisher(self)
         return self._finish(value)
-
-
-_PLAIN_KEYS = (str, int)  # parent keys a memo may hold as they are
 
 
 def link(binding: Rest, *, key: str | Callable[[Any], Any] | Arg | None = None,

@@ -58,23 +58,14 @@ Below = tuple[bool, bool, Plan]
 
 
 @dataclass(frozen=True)
-class Plain:
-    """What a plain leaf field's reader does, for a compiled plan to do in place:
-    read `attr`; a value meeting `as_is` (a condition on `{v}`) is the answer as it
-    is, anything else goes through `coerce` (see `coerced`)."""
+class Leaf:
+    """What a leaf field's reader does, for a compiled plan to do in place: take the
+    value from `source` (a plain field's attribute name, or a linked scalar's read
+    of its finished load, NOTHING when there is none); a value meeting `as_is` (a
+    condition on `{v}`) is the answer as it is, anything else goes through `coerce`
+    (see `coerced`)."""
 
-    attr: str
-    as_is: str | None
-    coerce: Callable[[Any], Any]
-    nullable: bool
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """What a linked scalar's reader does (`loaded`): its finished load's value (or
-    NOTHING), then as a Plain field's value."""
-
-    load: Reader
+    source: str | Reader
     as_is: str | None
     coerce: Callable[[Any], Any]
     nullable: bool
@@ -125,7 +116,7 @@ def plain(attr: str, kind: Any, nullable: bool) -> Reader:
         if type(value) is same:
             return value
         return coerced(value, coerce, nullable)
-    read.inline = Plain(attr, _condition(kind), coerce, nullable)  # type: ignore[attr-defined]
+    read.inline = _leaf(attr, kind, nullable)  # type: ignore[attr-defined]
     return read
 
 
@@ -138,12 +129,13 @@ def loaded(load: Reader, kind: Any, nullable: bool) -> Reader:
     def read(source: Any, context: Any) -> Any:
         value = load(source, context)
         return SLOW if value is NOTHING else coerced(value, coerce, nullable)
-    read.inline = Loaded(load, _condition(kind), coerce, nullable)  # type: ignore[attr-defined]
+    read.inline = _leaf(load, kind, nullable)  # type: ignore[attr-defined]
     return read
 
 
-def _condition(kind: Any) -> str | None:
-    return next((test for scalar, _, test in _AS_IS if scalar is kind), None)
+def _leaf(source: str | Reader, kind: Any, nullable: bool) -> Leaf:
+    condition = next((test for scalar, _, test in _AS_IS if scalar is kind), None)
+    return Leaf(source, condition, kind.coerce_output_value, nullable)
 
 
 # The built-in scalars; the type of the values each gives back as they are (for a
@@ -255,24 +247,20 @@ class _Writer:
 
     def function(self, name: str, plan: Plan, *, many: bool) -> None:
         nullable, entries = plan
-        body: list[str] = []
+        row_lines, result = self._row(entries, "s0", depth=0)
         if many:
-            body += ["out = []", "append = out.append", "for s0 in items:",
-                     "    if s0 is None:",
-                     "        append(None)" if nullable else "        return None",
-                     "        continue" if nullable else "",
-                     "    if type(s0) not in ORDINARY and odd(s0, is_awaitable):",
-                     "        return None"]
-            row_lines, result = self._row(entries, "s0", depth=0)
-            body += ["    " + line for line in row_lines]
-            body += [f"    append({result})", "return out"]
-            signature = f"def {name}(items, context, is_awaitable):"
+            null_item = ["append(None)", "continue"] if nullable else ["return None"]
+            body = ["out = []", "append = out.append", "for s0 in items:",
+                    "    if s0 is None:", *("        " + line for line in null_item),
+                    "    if type(s0) not in ORDINARY and odd(s0, is_awaitable):",
+                    "        return None",
+                    *("    " + line for line in row_lines),
+                    f"    append({result})", "return out"]
+            self.lines.append(f"def {name}(items, context, is_awaitable):")
         else:
-            row_lines, result = self._row(entries, "s0", depth=0)
-            body += row_lines + [f"return {result}"]
-            signature = f"def {name}(s0, context, is_awaitable):"
-        self.lines.append(signature)
-        self.lines += ["    " + line for line in body if line]
+            body = [*row_lines, f"return {result}"]
+            self.lines.append(f"def {name}(s0, context, is_awaitable):")
+        self.lines += ["    " + line for line in body]
 
     def _row(self, entries: tuple[Entry, ...], source: str,
              depth: int) -> tuple[list[str], str]:
@@ -286,12 +274,8 @@ class _Writer:
             inline = getattr(read, "inline", None)
             if below is None and isinstance(inline, Constant):
                 lines.append(f"{value} = {self.name('C', inline.value)}")
-            elif below is None and isinstance(inline, Plain):
-                lines += self._plain(inline, source, value)
-            elif below is None and isinstance(inline, Loaded):
-                lines += [f"{value} = {self.name('L', inline.load)}({source}, context)",
-                          f"if {value} is NOTHING:", "    return None"]
-                lines += self._scalar(inline, value)
+            elif below is None and isinstance(inline, Leaf):
+                lines += self._leaf(inline, source, value)
             elif below is None:
                 lines += [f"{value} = {self.name('R', read)}({source}, context)",
                           f"if {value} is SLOW:", "    return None"]
@@ -299,25 +283,24 @@ class _Writer:
                 lines += self._below(read, below, source, value, depth)
         return lines, "{" + ", ".join(parts) + "}"
 
-    def _plain(self, inline: Plain, source: str, value: str) -> list[str]:
-        attr = inline.attr
-        access = (f"{source}.{attr}" if attr.isidentifier() and not keyword.iskeyword(attr)
-                  and not attr.startswith("__") else
-                  f"getattr({source}, {self.name('A', attr)})")
-        return ["try:", f"    {value} = {access}", "except Exception:", "    return None",
-                *self._scalar(inline, value)]
-
-    def _scalar(self, inline: Plain | Loaded, value: str) -> list[str]:
-        """Lines leaving `value` as it is where the scalar would, else coercing it."""
-        coerce = (f"{value} = coerced({value}, {self.name('F', inline.coerce)}, "
-                  f"{inline.nullable})")
-        lines: list[str] = []
-        if inline.as_is is not None:
-            lines += [f"if not ({inline.as_is.format(v=value)}):",
-                      "    " + coerce, f"    if {value} is SLOW:", "        return None"]
+    def _leaf(self, leaf: Leaf, source: str, value: str) -> list[str]:
+        """Lines taking a leaf's value from `source`, left as it is where the scalar
+        would leave it, else coerced."""
+        attr = leaf.source
+        if isinstance(attr, str):
+            access = (f"{source}.{attr}" if attr.isidentifier()
+                      and not keyword.iskeyword(attr) and not attr.startswith("__") else
+                      f"getattr({source}, {self.name('A', attr)})")
+            lines = ["try:", f"    {value} = {access}", "except Exception:", "    return None"]
         else:
-            lines += [coerce, f"if {value} is SLOW:", "    return None"]
-        return lines
+            lines = [f"{value} = {self.name('L', attr)}({source}, context)",
+                     f"if {value} is NOTHING:", "    return None"]
+        coerce = [f"{value} = coerced({value}, {self.name('F', leaf.coerce)}, "
+                  f"{leaf.nullable})", f"if {value} is SLOW:", "    return None"]
+        if leaf.as_is is None:
+            return lines + coerce
+        return lines + [f"if not ({leaf.as_is.format(v=value)}):",
+                        *("    " + line for line in coerce)]
 
     def _below(self, read: Reader, below: Below, source: str, value: str,
                depth: int) -> list[str]:
