@@ -179,6 +179,61 @@ async def test_demo_latency_counts_from_the_requests_arrival(
     assert demo.recent[0] == (start, "/books") and demo.calls == 1
 
 
+@pytest.mark.anyio
+async def test_demo_latency_counts_from_when_the_requests_bytes_arrived() -> None:
+    """Stamped by the server when the bytes arrived (tessera.demo.ARRIVED), a
+    request read together with others, whose work came first, answers at that
+    stamp + latency, not at the app's clock + latency."""
+    from starlette.responses import JSONResponse
+
+    from tessera.demo import ARRIVED, Conditions
+
+    clock = FakeClock()
+    sent: list[float] = []
+
+    async def send(message: Any) -> None:
+        sent.append(clock.now)
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    demo = Conditions(JSONResponse({"ok": True}), 50, False, clock=clock, sleep=clock.sleep)
+    arrived = clock.now
+    clock.advance(0.02)  # the requests read before it took 20 ms
+    await demo({"type": "http", "method": "GET", "path": "/books", "raw_path": b"/books",
+                "query_string": b"", "headers": [], ARRIVED: arrived}, receive, send)
+    assert sent == [pytest.approx(arrived + 0.05)] * 2
+    assert demo.recent[0] == (arrived, "/books")
+
+
+def test_demo_servers_stamp_each_request_with_when_its_bytes_arrived() -> None:
+    """The demo services' protocol: each request's scope carries when its bytes
+    arrived, on the monotonic clock, before the app runs; two requests sent in
+    one write carry the same stamp."""
+    from conftest import live_server
+
+    from tessera.demo import ARRIVED, ArrivalStamped
+
+    seen: list[tuple[float, float]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append((scope[ARRIVED], time.monotonic()))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    with live_server(app, http=ArrivalStamped, lifespan="off") as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            before = time.monotonic()
+            client.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+            answers = b""
+            while answers.count(b"HTTP/1.1 200") < 2:
+                answers += client.recv(4096)
+    (first, ran), (second, _) = seen
+    assert before <= first <= ran and second == first
+
+
 def test_demo_loop_waits_on_epoll_with_a_fine_timeout() -> None:
     """The demo services' loop: timeouts below epoll's millisecond go to select() on
     the epoll descriptor; what is ready is still reported, at once, and the loop
@@ -209,6 +264,9 @@ def test_demo_loop_waits_on_epoll_with_a_fine_timeout() -> None:
 
     run_demo_backends(main())
     assert got == [b"late"]
+    slack = Path("/proc/self/timerslack_ns")  # Linux: the loop's thread wakes on time
+    if slack.exists() and os.access(slack, os.W_OK):
+        assert slack.read_text().strip() == "1"
 
 
 def test_serve_with_a_bad_config_exits_2(tmp_path: Path) -> None:
