@@ -68,6 +68,38 @@ async def test_metrics_move_by_what_the_requests_did() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(("path", "body", "kind", "operation"), [
+    ("/graphql", {"query": ORDER}, "graphql", "OrderPage"),
+    ("/api/orders/123/details", None, "rest", "/api/orders/*/details")])
+async def test_a_request_is_counted_after_its_answer_is_written(
+        path: str, body: dict[str, str] | None, kind: str, operation: str) -> None:
+    """The answer leaves before the request's bookkeeping (counter, histogram, log
+    line), which is off its way out; the request is in flight while it is written."""
+    async with gateway() as client:
+        app = client.app  # type: ignore[attr-defined]
+        counted = {"outcome": "ok", "kind": kind, "operation": operation}
+        before = sample("tessera_requests_total", **counted)
+        at_write: list[float] = []
+        raw = json.dumps(body).encode() if body is not None else b""
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": raw, "more_body": False}
+
+        async def send(message: dict[str, object]) -> None:
+            if message["type"] == "http.response.body":
+                at_write.append(sample("tessera_requests_total", **counted))
+                at_write.append(sample("tessera_requests_in_flight"))
+
+        async with app.router.lifespan_context(app) as state:
+            await app({"type": "http", "method": "POST" if body else "GET", "path": path,
+                       "raw_path": path.encode(), "root_path": "", "query_string": b"",
+                       "headers": [(b"content-type", b"application/json")],
+                       "state": dict(state or {})}, receive, send)
+    assert at_write[0] == before and at_write[1] >= 1
+    assert sample("tessera_requests_total", **counted) == before + 1
+
+
+@pytest.mark.anyio
 async def test_circuit_state_is_a_gauge() -> None:
     async with open_users_circuit():
         pass  # the gauge is process-wide: read it after the gateway has gone

@@ -141,7 +141,7 @@ def test_graphql_is_served_without_starlettes_layers_and_a_bug_is_still_a_bare_5
     server keeps serving."""
     from tessera.web.graphql import GraphQLHTTP
 
-    async def broken(self: GraphQLHTTP, request: object) -> object:
+    async def broken(self: GraphQLHTTP, *args: object) -> object:
         raise RuntimeError("a bug with a secret in its message")
 
     for cors in ([], ["https://app.example"]):
@@ -150,7 +150,7 @@ def test_graphql_is_served_without_starlettes_layers_and_a_bug_is_still_a_bare_5
         with live_server(app, log_level="critical") as base:
             ok = httpx.post(f"{base}/graphql", json={"query": "{ __typename }"})
             assert ok.json() == {"data": {"__typename": "Query"}}
-            monkeypatch.setattr(GraphQLHTTP, "handle", broken)
+            monkeypatch.setattr(GraphQLHTTP, "_handle", broken)
             failed = httpx.post(f"{base}/graphql", json={"query": "{ __typename }"})
             monkeypatch.undo()
             assert failed.status_code == 500

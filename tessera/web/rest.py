@@ -64,11 +64,13 @@ class RestRoutes:
             response = error_response(405, "Routes answer GET only.",
                                       headers={"allow": "GET"})
         else:
-            response = await self._serve(request, path, found[0].pattern)
+            await self._serve(request, path, found[0].pattern, send)
+            return
         await response(scope, receive, send)
 
-    async def _serve(self, request: Request, path: str, pattern: str) -> Response:
-        """One route request, measured (metrics, span) and logged (one line)."""
+    async def _serve(self, request: Request, path: str, pattern: str, send: Send) -> None:
+        """One route request, measured (metrics, span) and logged (one line) once
+        its answer is written (as /graphql's)."""
         headers = first_values(request.scope["headers"])
         with observe("rest", request_id_from(headers), headers) as seen:
             seen.operation = pattern
@@ -77,7 +79,7 @@ class RestRoutes:
             if result is not None:
                 seen.calls, seen.partial = result.calls, bool(result.partial)
                 seen.fields["partial"] = result.partial
-        return response
+            await response(request.scope, request.receive, send)
 
     async def _respond(self, request: Request, request_headers: dict[str, str], path: str,
                        rid: str) -> tuple[Response, RouteResult | None]:
