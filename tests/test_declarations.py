@@ -219,3 +219,56 @@ def test_records_of_a_type_with_its_own_init_logic_go_through_it() -> None:
     """Records are built by filling the instance directly only where the dataclass
     __init__ would do nothing more; a __post_init__ still runs."""
     assert builder(Tagged, "tags")({"name": "ab"}).upper == "AB"
+
+
+@strawberry.type
+class Measured:
+    id: strawberry.ID
+    weight: float
+    name: str
+    count: int
+    ok: bool
+    note: str | None = None
+
+
+@strawberry.type
+class MeasuredByInit:  # the same fields, built through its own __init__
+    id: strawberry.ID
+    weight: float
+    name: str
+    count: int
+    ok: bool
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        pass
+
+
+GOOD = {"id": "a", "weight": 1.5, "name": "n", "count": 2, "ok": True}
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({}, {"id": "a", "weight": 1.5, "count": 2}),
+    ({"id": 7, "weight": 3}, {"id": "7", "weight": 3.0}),   # numbers widened in place
+    ({"id": 2 ** 70}, {"id": str(2 ** 70)}),
+    ({"note": None}, {"note": None}),
+    ({"id": True}, None), ({"id": 1.5}, None), ({"id": None}, None), ({"id": [1]}, None),
+    ({"weight": False}, None), ({"weight": "1"}, None), ({"count": True}, None),
+    ({"count": 1.0}, None), ({"name": 1}, None), ({"ok": 1}, None), ({"note": 3}, None),
+])
+def test_record_values_are_checked_and_numbers_widened_alike_on_both_builders(
+        change: dict[str, object], expected: dict[str, object] | None) -> None:
+    """An ID takes a string or an int (made a string), a Float an int (made a
+    float), never a bool; anything else is the service's bad response. The
+    generated builder and the one through __init__ agree on every case."""
+    from tessera.errors import BackendBadResponse
+
+    record = {**GOOD, **change}
+    for kind in (Measured, MeasuredByInit):
+        if expected is None:
+            with pytest.raises(BackendBadResponse, match="missing or wrong"):
+                builder(kind, "scales")(record)
+            continue
+        made = builder(kind, "scales")(record)
+        assert {name: getattr(made, name) for name in expected} == expected
+        assert type(made.weight) is float and type(made.id) is str

@@ -58,14 +58,14 @@ def _object_builder(cls: type, service: str) -> Build:
     hints = typing.get_type_hints(cls, globalns=vars(sys.modules[cls.__module__]),
                                   include_extras=True)
     resolved = _resolved_fields(cls)
-    # per data field: (its name, its record key, its check, its scalar's usual JSON type)
-    readers: list[tuple[str, str, Build, type | None]] = []
+    # per data field: (its name, its record key, its check, its annotation unwrapped)
+    readers: list[tuple[str, str, Build, Any]] = []
     for f in dataclasses.fields(cls):
         if f.name in resolved or f.name not in hints:
             continue
         key = f.metadata.get(_SOURCE, f.name) if f.metadata else f.name
         readers.append((f.name, key, _checker(hints[f.name], service, key),
-                        _EXACT.get(_unwrap(hints[f.name])[0])))
+                        _unwrap(hints[f.name])[0]))
 
     if _plain_init(cls, {reader[0] for reader in readers}):
         # The dataclass __init__ would only assign these fields: fill the instance's
@@ -81,10 +81,12 @@ def _object_builder(cls: type, service: str) -> Build:
 
 
 def _plain_builder(cls: type, service: str,
-                   readers: list[tuple[str, str, Build, type | None]]) -> Build:
+                   readers: list[tuple[str, str, Build, Any]]) -> Build:
     """The builder as one generated function, as dataclasses makes __init__: per
     field, the record's value, kept as it is when it has its scalar's usual JSON
-    type, else given to the field's check (which converts it or refuses it)."""
+    type; an int made a str for an ID and a float for a Float in place (numeric
+    ids are common: two calls per field saved); anything else given to the
+    field's check (which converts it or refuses it)."""
     names: dict[str, Any] = {"new": object.__new__, "cls": cls, "BackendBadResponse":
                              BackendBadResponse, "service": service,
                              "refused": f"sent a {cls.__name__} that is not an object"}
@@ -92,13 +94,17 @@ def _plain_builder(cls: type, service: str,
              "    if type(record) is not dict and not isinstance(record, dict):",
              "        raise BackendBadResponse(service, refused)",
              "    get = record.get"]
-    for index, (_, key, check, kind) in enumerate(readers):
+    for index, (_, key, check, annotation) in enumerate(readers):
         names[f"key{index}"], names[f"check{index}"] = key, check
         lines.append(f"    v{index} = get(key{index})")
+        kind = _EXACT.get(annotation)
         if kind is not None:
             names[f"kind{index}"] = kind
             lines.append(f"    if type(v{index}) is not kind{index}:")
-            lines.append(f"        v{index} = check{index}(v{index})")
+            widened = _WIDENED.get(annotation)
+            lines.append(f"        v{index} = {widened}(v{index}) if type(v{index}) is int "
+                         f"else check{index}(v{index})" if widened else
+                         f"        v{index} = check{index}(v{index})")
         else:
             lines.append(f"    v{index} = check{index}(v{index})")
     filled = ", ".join(f"{reader[0]!r}: v{index}" for index, reader in enumerate(readers))
@@ -159,6 +165,8 @@ def _checker(annotation: Any, service: str, key: str) -> Callable[[Any], Any]:
 
 # the type a JSON value of each scalar annotation usually has, accepted as it is
 _EXACT: dict[Any, type] = {strawberry.ID: str, str: str, int: int, float: float, bool: bool}
+# an exact int (never a bool) is accepted for these, converted by this builtin
+_WIDENED: dict[Any, str] = {strawberry.ID: "str", float: "float"}
 
 
 def _structured(annotation: Any, service: str, key: str,
