@@ -232,14 +232,7 @@ class Measured:
 
 
 @strawberry.type
-class MeasuredByInit:  # the same fields, built through its own __init__
-    id: strawberry.ID
-    weight: float
-    name: str
-    count: int
-    ok: bool
-    note: str | None = None
-
+class MeasuredByInit(Measured):  # the same fields, built through its own __init__
     def __post_init__(self) -> None:
         pass
 
