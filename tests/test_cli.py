@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import FakeClock
+from conftest import FakeClock, live_server
 from faults import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,8 +210,6 @@ def test_demo_servers_stamp_each_request_with_when_its_bytes_arrived() -> None:
     """The demo services' protocol: each request's scope carries when its bytes
     arrived, on the monotonic clock, before the app runs; two requests sent in
     one write carry the same stamp."""
-    from conftest import live_server
-
     from tessera.demo import ARRIVED, ArrivalStamped
 
     seen: list[tuple[float, float]] = []

@@ -102,9 +102,8 @@ def _plain_builder(cls: type, service: str,
             names[f"kind{index}"] = kind
             lines.append(f"    if type(v{index}) is not kind{index}:")
             widened = _WIDENED.get(annotation)
-            lines.append(f"        v{index} = {widened}(v{index}) if type(v{index}) is int "
-                         f"else check{index}(v{index})" if widened else
-                         f"        v{index} = check{index}(v{index})")
+            taken = f"{widened}(v{index}) if type(v{index}) is int else " if widened else ""
+            lines.append(f"        v{index} = {taken}check{index}(v{index})")
         else:
             lines.append(f"    v{index} = check{index}(v{index})")
     filled = ", ".join(f"{reader[0]!r}: v{index}" for index, reader in enumerate(readers))
