@@ -141,20 +141,23 @@ def test_demo_backends_serve_each_service_at_its_configured_url(tmp_path: Path) 
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("work", "failing", "status", "sent_at"), [
-    (0.03, False, 200, 0.05),   # the work is within the 50 ms, not added to it
-    (0.07, False, 200, 0.07),   # work longer than the latency: answered when done
-    (0.0, True, 503, 0.05),     # --fail answers 503 after the same latency
-])
+@pytest.mark.parametrize(("work", "failing", "status", "sent_at", "read_before"), [
+    (0.03, False, 200, 0.05, 0.0),   # the work is within the 50 ms, not added to it
+    (0.07, False, 200, 0.07, 0.0),   # work longer than the latency: answered when done
+    (0.0, True, 503, 0.05, 0.0),     # --fail answers 503 after the same latency
+    (0.0, False, 200, 0.05, 0.02),   # stamped on arrival (ARRIVED): 20 ms of other
+])                                   # requests' work before the app got it count too
 async def test_demo_latency_counts_from_the_requests_arrival(
-        work: float, failing: bool, status: int, sent_at: float) -> None:
+        work: float, failing: bool, status: int, sent_at: float, read_before: float) -> None:
     """`--latency-ms 50`: a service answers 50 ms after the request arrived, as a
     service of that latency would, its own work done within that time. (It slept
     first and worked after: latency + work per call, and calls arriving together
-    queued for the work, so latency x hops was no floor for the benchmark.)"""
+    queued for the work, so latency x hops was no floor for the benchmark.) The
+    arrival is when the request's bytes did, where the server stamped it
+    (tessera.demo.ARRIVED), not when the app got the request."""
     from starlette.responses import JSONResponse
 
-    from tessera.demo import Conditions
+    from tessera.demo import ARRIVED, Conditions
 
     clock = FakeClock()
     start = clock.now
@@ -172,38 +175,15 @@ async def test_demo_latency_counts_from_the_requests_arrival(
         return {"type": "http.request", "body": b"", "more_body": False}
 
     demo = Conditions(service, 50, failing, clock=clock, sleep=clock.sleep)
-    await demo({"type": "http", "method": "GET", "path": "/books", "raw_path": b"/books",
-                "query_string": b"", "headers": []}, receive, send)
+    scope = {"type": "http", "method": "GET", "path": "/books", "raw_path": b"/books",
+             "query_string": b"", "headers": []}
+    if read_before:
+        scope[ARRIVED] = start
+        clock.advance(read_before)
+    await demo(scope, receive, send)
     assert [at for at, _ in sent] == [pytest.approx(sent_at)] * 2
     assert sent[0][1] == status
     assert demo.recent[0] == (start, "/books") and demo.calls == 1
-
-
-@pytest.mark.anyio
-async def test_demo_latency_counts_from_when_the_requests_bytes_arrived() -> None:
-    """Stamped by the server when the bytes arrived (tessera.demo.ARRIVED), a
-    request read together with others, whose work came first, answers at that
-    stamp + latency, not at the app's clock + latency."""
-    from starlette.responses import JSONResponse
-
-    from tessera.demo import ARRIVED, Conditions
-
-    clock = FakeClock()
-    sent: list[float] = []
-
-    async def send(message: Any) -> None:
-        sent.append(clock.now)
-
-    async def receive() -> Any:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    demo = Conditions(JSONResponse({"ok": True}), 50, False, clock=clock, sleep=clock.sleep)
-    arrived = clock.now
-    clock.advance(0.02)  # the requests read before it took 20 ms
-    await demo({"type": "http", "method": "GET", "path": "/books", "raw_path": b"/books",
-                "query_string": b"", "headers": [], ARRIVED: arrived}, receive, send)
-    assert sent == [pytest.approx(arrived + 0.05)] * 2
-    assert demo.recent[0] == (arrived, "/books")
 
 
 def test_demo_servers_stamp_each_request_with_when_its_bytes_arrived() -> None:

@@ -153,9 +153,7 @@ class Link:
         function of the record)."""
         if not self.prefetchable:
             return None
-        if self._finish is None:
-            self._finish = _finisher(self)
-        binding, finish, many = self.binding, self._finish, self.many
+        binding, finish, many = self.binding, self.finisher, self.many
         me, objects = id(self), self.target is not None
         of, loader_key = self.keyed
 
@@ -195,9 +193,14 @@ class Link:
 
     def finish(self, value: Any) -> Any:
         """A loaded value (records) as the field's type."""
+        return self.finisher(value)
+
+    @property
+    def finisher(self) -> Callable[[Any], Any]:
+        """`finish` as one function, made at first use (the type is known by then)."""
         if self._finish is None:
             self._finish = _finisher(self)
-        return self._finish(value)
+        return self._finish
 
 
 def link(binding: Rest, *, key: str | Callable[[Any], Any] | Arg | None = None,
