@@ -197,9 +197,11 @@ def _cpu_seconds(pid: int) -> float:
     return total / TICK
 
 
-def _rss_mb(pid: int, key: str = "VmHWM") -> float:
+def _rss_mb(pid: int, key: str = "VmHWM", *, tree: bool = True) -> float:
+    """`key` of /proc/PID/status in MB, summed over `pid`'s descendants unless not
+    `tree`."""
     total = 0
-    for p in _tree(pid):
+    for p in _tree(pid) if tree else [pid]:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith(key + ":"):
@@ -556,29 +558,56 @@ def _run_gateways(args: argparse.Namespace, tmp: Path, chosen: list[tuple[str, i
     return rows
 
 
-def soak(args: argparse.Namespace) -> dict[str, float]:
-    """Q1 at 32 connections for `args.soak` seconds; RSS read every 10 s. A gateway
-    that keeps something per request grows here; a flat line is the goal."""
+def soak(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Q1 at `args.connections` for `args.soak` seconds, once per `--workers` value;
+    each worker's RSS read every 10 s. A gateway that keeps something per request
+    grows here; a flat line per worker is the goal."""
+    results = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         backends = [*_taskset("1"), str(BIN / "tessera"), "demo-backends",
                     "--port", str(BACKEND_PORT)]
-        env = dict(os.environ, TESSERA_CONFIG=str(_config(tmp, 1)))
         with _process(backends, f"http://127.0.0.1:{BACKEND_PORT}/_demo/calls", "backends",
-                      ports=range(BACKEND_PORT, BACKEND_PORT + len(SERVICES))), \
-                _process([*_taskset("0"), *_gateway_cmd("tessera", 1)],
-                         f"http://127.0.0.1:{GATEWAY_PORT}/healthz", "gateway", env) as gw:
-            _, _, query, variables, _ = QUERIES["Q1"]
-            _wrk(query, variables, args.connections, 5, tmp)  # warm: caches and pools filled
-            samples, requests = [_rss_mb(gw.pid, "VmRSS")], 0
-            for _ in range(max(1, args.soak // 10)):
-                requests += int(_wrk(query, variables, args.connections, 10, tmp)["requests"])
-                samples.append(_rss_mb(gw.pid, "VmRSS"))
-                print(f"soak: {requests:>7} requests, RSS {samples[-1]:.1f} MB", flush=True)
-    growth = samples[-1] - samples[0]
-    print(f"soak: RSS {samples[0]:.1f} -> {samples[-1]:.1f} MB over {requests} requests "
-          f"({growth * 1024 * 1024 / max(1, requests):.0f} bytes per request)")
-    return {"requests": requests, "rss_start_mb": samples[0], "rss_end_mb": samples[-1]}
+                      ports=range(BACKEND_PORT, BACKEND_PORT + len(SERVICES))):
+            for workers in args.workers:
+                results.append(_soak_workers(args, tmp, workers))
+    return results
+
+
+def _soak_workers(args: argparse.Namespace, tmp: Path, workers: int) -> dict[str, Any]:
+    env = dict(os.environ, TESSERA_CONFIG=str(_config(tmp, workers)))
+    cores = "0" if workers == 1 else None  # as measure() runs them
+    with _process([*_taskset(cores), *_gateway_cmd("tessera", workers)],
+                  f"http://127.0.0.1:{GATEWAY_PORT}/healthz", "gateway", env) as gw:
+        _, _, query, variables, _ = QUERIES["Q1"]
+        _wrk(query, variables, args.connections, 5, tmp)  # warm: caches and pools filled
+        pids = _workers_of(gw.pid)
+        if len(pids) != workers:
+            raise SystemExit(f"bench: soak: {len(pids)} worker processes, not {workers}")
+        samples, requests = [[_rss_mb(p, "VmRSS", tree=False) for p in pids]], 0
+        for _ in range(max(1, args.soak // 10)):
+            requests += int(_wrk(query, variables, args.connections, 10, tmp)["requests"])
+            samples.append([_rss_mb(p, "VmRSS", tree=False) for p in pids])
+            print(f"soak: {workers} worker(s), {requests:>7} requests, RSS per worker "
+                  f"{' / '.join(f'{mb:.1f}' for mb in samples[-1])} MB", flush=True)
+    for index, (first, last) in enumerate(zip(samples[0], samples[-1], strict=True)):
+        print(f"soak: {workers} worker(s), worker {index + 1}: RSS {first:.1f} -> {last:.1f} MB "
+              f"over {requests} requests in all ({last - first:+.1f} MB)")
+    return {"workers": workers, "requests": requests,
+            "rss_start_mb": samples[0], "rss_end_mb": samples[-1]}
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The processes serving requests: uvicorn's spawned workers under a supervisor,
+    else the gateway itself."""
+    spawned = []
+    for child in _tree(pid)[1:]:
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                spawned.append(child)
+        except OSError:
+            continue
+    return sorted(spawned) or [pid]
 
 
 HEADER = (f"{'variant':<8} {'query':<5} {'lat':>4} {'conn':>4} {'wrk':>3} {'rps':>6} "
@@ -643,7 +672,8 @@ def main(argv: list[str] | None = None) -> int:
                         "the code the speed issue measured), same backends, same run")
     parser.add_argument("--label", default="", help="a name for this run in the JSON file")
     parser.add_argument("--soak", type=int, default=0, metavar="SECONDS",
-                        help="instead: Q1 for this long, reading RSS every 10 s")
+                        help="instead: Q1 for this long with each --workers value, "
+                        "reading each worker's RSS every 10 s")
     parser.add_argument("--replay", metavar="SPEC", help=argparse.SUPPRESS)  # _replay's
     args = parser.parse_args(argv)
     if args.replay:
