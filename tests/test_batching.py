@@ -73,6 +73,29 @@ async def test_a_request_dispatches_when_its_own_work_goes_quiet() -> None:
     assert batches == [["a", "b"]]
 
 
+async def test_a_batch_is_fetched_in_the_loop_pass_that_dispatches_it() -> None:
+    # a task made for the batch started a pass later, behind every callback the
+    # other requests had queued meanwhile (~0.2 ms a hop at 4 connections)
+    started: list[int] = []
+    passes = 0
+
+    class Echo:
+        label = "test:echo"
+
+        async def fetch(self, client: Any, keys: list[Any], scope: Any) -> list[Any]:
+            started.append(passes)
+            await asyncio.sleep(0)
+            return keys
+
+    loader = _Loader(Echo(), None, CallScope(), Batcher())  # type: ignore[arg-type]
+    future = loader.load("a")
+    while not started and passes < 5:
+        passes += 1
+        await asyncio.sleep(0)  # one loop pass; the batcher's tick runs before it ends
+    assert started == [1]  # fetching began in the first pass: the dispatching one
+    assert await future == "a"
+
+
 async def test_a_none_key_is_refused_and_the_keys_before_it_still_load() -> None:
     """load_all(["a", None]) raises (as aiodataloader's load(None) does), and "a",
     already cached, is still fetched: a later load of it must not wait forever."""

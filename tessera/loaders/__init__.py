@@ -20,6 +20,7 @@ from aiodataloader import DataLoader
 
 from ..backends import Backends, CallScope
 from ..observability import metrics, tracing
+from . import eager
 from .batching import Batcher
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class _Loader(DataLoader[Any, Any]):
         """Send the queued keys as one batch (aiodataloader's dispatch_queue, without
         its wrappers: the binding splits a batch at the backend's size itself)."""
         queue, self._queue = self._queue, []
-        self.loop.create_task(self._batch(queue))
+        eager.start(self.loop, self._batch(queue))  # written in this pass
 
     async def _batch(self, queue: list[tuple[Any, asyncio.Future[Any]]]) -> None:
         keys = [key for key, _ in queue]
