@@ -96,6 +96,41 @@ async def test_a_batch_is_fetched_in_the_loop_pass_that_dispatches_it() -> None:
     assert await future == "a"
 
 
+async def test_a_wait_on_a_load_resumes_in_the_pass_after_its_batch_settles_it() -> None:
+    # the wait's done-callback took a pass of its own before waking it
+    from tessera import loaders
+
+    loop = asyncio.get_running_loop()
+    gate: asyncio.Future[None] = loop.create_future()
+    resumed: list[int] = []
+    passes = 0
+
+    class Gated:
+        label = "test:gated"
+
+        async def fetch(self, client: Any, keys: list[Any], scope: Any) -> list[Any]:
+            await gate
+            return keys
+
+    loader = _Loader(Gated(), None, CallScope(), Batcher())  # type: ignore[arg-type]
+    future = loader.load("a")
+
+    async def wait() -> None:
+        assert await loaders.settle([future]) == ["a"]
+        resumed.append(passes)
+
+    waiting = asyncio.create_task(wait())
+    for _ in range(3):  # dispatched; the fetch waits at the gate
+        await asyncio.sleep(0)
+    gate.set_result(None)
+    while not resumed and passes < 6:
+        passes += 1
+        await asyncio.sleep(0)
+    assert resumed == [2]  # pass 1: the batch settles the load; pass 2: the wait
+    await waiting
+    assert not loaders._WAITING
+
+
 async def test_a_none_key_is_refused_and_the_keys_before_it_still_load() -> None:
     """load_all(["a", None]) raises (as aiodataloader's load(None) does), and "a",
     already cached, is still fetched: a later load of it must not wait forever."""
@@ -248,6 +283,7 @@ async def test_a_real_backends_cookie_is_never_sent_back() -> None:
 async def test_a_request_that_stops_waiting_leaves_a_shared_load_alone() -> None:
     """settle() waits for loads other fields (and other waiters) share: cancelling one
     waiter must not cancel the load, and a failed load is a value, not a raise."""
+    from tessera import loaders
     from tessera.loaders import settle
 
     loop = asyncio.get_running_loop()
@@ -262,3 +298,4 @@ async def test_a_request_that_stops_waiting_leaves_a_shared_load_alone() -> None
     failing.set_exception(ValueError("backend said no"))
     kept, error = await second
     assert kept == "kept" and isinstance(error, ValueError)
+    assert not loaders._WAITING  # nothing kept for the waits that ended

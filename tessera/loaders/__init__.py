@@ -76,6 +76,7 @@ class _Loader(DataLoader[Any, Any]):
                 self._cache.pop(key, None)
                 if not future.done():
                     future.set_exception(exc)
+            _wake_waiting(queue)
             return
         for (_, future), value in zip(queue, values, strict=True):
             if not future.done():
@@ -83,6 +84,7 @@ class _Loader(DataLoader[Any, Any]):
                     future.set_exception(value)
                 else:
                     future.set_result(value)
+        _wake_waiting(queue)
 
     def load(self, key: Any) -> asyncio.Future[Any]:
         """aiodataloader's load with caching always on and keys as their own cache
@@ -193,21 +195,45 @@ async def settle(futures: Sequence[asyncio.Future[Any]]) -> list[Any]:
             for f in futures]
 
 
+# a load's future -> the waiters of the tasks waiting for it (`_done`): the batch
+# that settles the load wakes them in its own step (`_wake_waiting`)
+_WAITING: dict[asyncio.Future[Any], list[asyncio.Future[None]]] = {}
+
+
 async def _done(future: asyncio.Future[Any]) -> None:
     """Wait until `future` is done, without taking its outcome or cancelling it if
     this task is cancelled (loads are shared): `asyncio.wait((future,))` without
-    its sets, counters and timeout handling."""
+    its sets, counters and timeout handling. Each wait has its own waiter, woken by
+    the batch that settles the load as it does so; a done-callback (kept for loads
+    settled otherwise) runs a loop pass later, behind other requests' callbacks."""
     waiter: asyncio.Future[None] = future.get_loop().create_future()
-
-    def wake(_: asyncio.Future[Any]) -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    future.add_done_callback(wake)
+    waiters = _WAITING.get(future)
+    if waiters is None:
+        waiters = _WAITING[future] = []
+        future.add_done_callback(_wake_waiters)
+    waiters.append(waiter)
     try:
         await waiter
     finally:
-        future.remove_done_callback(wake)
+        if _WAITING.get(future) is waiters and waiter in waiters:  # not woken: leaving
+            waiters.remove(waiter)
+            if not waiters:
+                del _WAITING[future]
+                future.remove_done_callback(_wake_waiters)
+
+
+def _wake_waiters(future: asyncio.Future[Any]) -> None:
+    for waiter in _WAITING.pop(future, ()):
+        if not waiter.done():
+            waiter.set_result(None)
+
+
+def _wake_waiting(queue: list[tuple[Any, asyncio.Future[Any]]]) -> None:
+    """Wake the waits on a batch's futures, now settled."""
+    if _WAITING:
+        for _, future in queue:
+            if future in _WAITING:
+                _wake_waiters(future)
 
 
 def settled(loader: _Loader, key: Any) -> asyncio.Future[Any] | None:
