@@ -72,12 +72,9 @@ class _Loader(DataLoader[Any, Any]):
             if len(values) != len(keys):
                 raise TypeError(f"{binding.label}: {len(values)} values for {len(keys)} keys")
         except Exception as exc:  # the whole batch failed: each key fails, none is kept
-            for key, future in queue:
+            for key, _ in queue:
                 self._cache.pop(key, None)
-                if not future.done():
-                    future.set_exception(exc)
-            _wake_waiting(queue)
-            return
+            values = [exc] * len(queue)
         for (_, future), value in zip(queue, values, strict=True):
             if not future.done():
                 if isinstance(value, Exception):
