@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -156,3 +157,29 @@ def test_graphql_is_served_without_starlettes_layers_and_a_bug_is_still_a_bare_5
             assert failed.status_code == 500
             assert "secret" not in failed.text and "Traceback" not in failed.text
             assert httpx.get(f"{base}/healthz").status_code == 200
+
+
+def test_a_client_gone_with_requests_pipelined_leaves_no_traceback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """uvicorn marks only a connection's newest request as gone; the one being
+    answered, with another pipelined behind it, wrote its answer to the closed
+    transport and uvloop raised (a stack trace in the log per such request)."""
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await receive()
+        if scope["path"] == "/slow":  # still working when the client leaves
+            await asyncio.sleep(0.2)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    settings = parse_settings(SETTINGS)
+    with live_server(app, **uvicorn_options(settings)) as base:
+        for _ in range(3):
+            with connected(base, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+                                 b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"):
+                pass  # closed at once
+        time.sleep(0.5)  # the slow answers come and go nowhere (no timing asserted)
+        assert httpx.get(f"{base}/").text == "ok"
+    assert not [r for r in caplog.records if r.exc_info or "Exception in ASGI" in r.getMessage()]

@@ -23,7 +23,7 @@ import resource
 import socket
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from ..config import ServerSettings, Settings
 from ..deadlines import Deadlines
@@ -59,9 +59,22 @@ class GuardedHttp(HttpToolsProtocol):
         self._disarm()
         super().on_message_complete()
 
+    _running: RequestResponseCycle | None = None  # the request whose app runs
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        self._running = cycle
+        super()._start_asgi_task(cycle, app)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+        # uvicorn marks the newest request gone; with requests pipelined behind the
+        # one being answered, that one wrote to the closed transport (uvloop
+        # raises: a traceback per such request). Its answer now goes nowhere.
+        running = self._running
+        if running is not None and not running.response_complete:
+            running.disconnected = True
+            running.message_event.set()
 
     def _arm(self, seconds: float, what: str) -> None:
         self._what = what
