@@ -139,7 +139,7 @@ def describe_profile(settings: Settings) -> str:
 
 def _demo_backends(args: argparse.Namespace) -> int:
     from .compose.graph import graph_for
-    from .demo import PortTaken, run_demo_backends, serve_demo_backends
+    from .demo import SPIN_S, PortTaken, run_demo_backends, serve_demo_backends
 
     try:
         settings = load_settings(args.config)
@@ -162,7 +162,8 @@ def _demo_backends(args: argparse.Namespace) -> int:
                                               latency_ms=args.latency_ms, failing=args.fail,
                                               only=args.only,
                                               at=None if args.port else _configured_ports(
-                                                  settings, names, args.host)))
+                                                  settings, names, args.host)),
+                          spin=SPIN_S if args.latency_ms else 0.0)
     except PortTaken as exc:
         print(f"tessera: demo-backends: {exc}; choose another with --port", file=sys.stderr)
         return EXIT_CONFIG

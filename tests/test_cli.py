@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -174,7 +175,11 @@ async def test_demo_latency_counts_from_the_requests_arrival(
     async def receive() -> Any:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    demo = Conditions(service, 50, failing, clock=clock, sleep=clock.sleep)
+    def later(delay: float, callback: Any) -> Any:
+        clock.advance(delay)
+        return asyncio.get_running_loop().call_soon(callback)
+
+    demo = Conditions(service, 50, failing, clock=clock, later=later)
     scope = {"type": "http", "method": "GET", "path": "/books", "raw_path": b"/books",
              "query_string": b"", "headers": []}
     if read_before:
@@ -184,6 +189,52 @@ async def test_demo_latency_counts_from_the_requests_arrival(
     assert [at for at, _ in sent] == [pytest.approx(sent_at)] * 2
     assert sent[0][1] == status
     assert demo.recent[0] == (start, "/books") and demo.calls == 1
+
+
+@pytest.mark.anyio
+async def test_demo_answer_is_written_by_the_timer_itself() -> None:
+    """The held answer is written in the timer's callback, before it returns (not by
+    the request's task a loop pass later, behind what other requests queued); a
+    request cancelled while held cancels its timer."""
+    from starlette.responses import JSONResponse
+
+    from tessera.demo import Conditions
+
+    timers: list[Any] = []
+    handles: list[asyncio.TimerHandle] = []
+
+    def later(delay: float, callback: Any) -> Any:
+        timers.append(callback)
+        handles.append(asyncio.get_running_loop().call_later(3600, callback))
+        return handles[-1]
+
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message["type"])
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    demo = Conditions(JSONResponse({"ok": True}), 50, False, later=later)
+    scope = {"type": "http", "method": "GET", "path": "/a", "raw_path": b"/a",
+             "query_string": b"", "headers": []}
+    held = asyncio.ensure_future(demo(scope, receive, send))
+    while not timers:
+        await asyncio.sleep(0)
+    assert sent == []
+    timers[0]()
+    assert sent == ["http.response.start", "http.response.body"]
+    await held
+
+    other = asyncio.ensure_future(demo(scope, receive, send))
+    while len(timers) < 2:
+        await asyncio.sleep(0)
+    other.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await other
+    assert len(sent) == 2 and handles[1].cancelled()
+    handles[0].cancel()
 
 
 def test_demo_servers_stamp_each_request_with_when_its_bytes_arrived() -> None:
@@ -221,12 +272,14 @@ def test_demo_loop_waits_on_epoll_with_a_fine_timeout() -> None:
 
     from tessera.demo import FineTimerSelector, run_demo_backends
 
-    selector = FineTimerSelector()
+    selector = FineTimerSelector(spin=0.0004)
     a, b = socket.socketpair()
     with selector, a, b:
         selector.register(a, selectors.EVENT_READ)
         assert selector.select(0.0005) == []
+        assert selector.select(0.0002) == []  # polled only
         b.send(b"x")
+        assert [key.fileobj for key, _ in selector.select(0.0002)] == [a]
         assert [key.fileobj for key, _ in selector.select(30)] == [a]
         assert [key.fileobj for key, _ in selector.select(0)] == [a]
 
@@ -240,7 +293,7 @@ def test_demo_loop_waits_on_epoll_with_a_fine_timeout() -> None:
             loop.call_later(0.0015, writer.send, b"late")
             got.append(await asyncio.wait_for(loop.sock_recv(reader, 10), 30))
 
-    run_demo_backends(main())
+    run_demo_backends(main(), spin=0.0004)
     assert got == [b"late"]
     slack = Path("/proc/self/timerslack_ns")  # Linux: the loop's thread wakes on time
     if slack.exists() and os.access(slack, os.W_OK):

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import select
 import selectors
 import socket
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 from starlette.applications import Starlette
@@ -28,15 +29,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..backends import DEMO_HOST_SUFFIX
+from ..loaders.eager import start
 from .fixtures import fixtures
 
 if TYPE_CHECKING:
     from ..compose.graph import Graph
 
-__all__ = ["DEMO_HOST_SUFFIX", "PortTaken", "build_demo_app", "embedded_transport",
+__all__ = ["DEMO_HOST_SUFFIX", "PortTaken", "SPIN_S", "build_demo_app", "embedded_transport",
            "fixtures", "run_demo_backends", "serve_demo_backends", "wrapped"]
 
 
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
 
 
 class Conditions:
@@ -52,12 +58,15 @@ class Conditions:
 
     def __init__(self, app: ASGIApp, latency_ms: float, failing: bool, *,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 later: Callable[[float, Callable[[], object]], Cancellable] | None = None
+                 ) -> None:
         self.app = app
         # what answers a call: the service, or for --fail the same 503 each time
         self.answer: ASGIApp = _REFUSAL if failing else app
         self.clock = clock
-        self.sleep = sleep
+        # runs a callback that many seconds from now (the running loop's call_later)
+        self.later = later or (lambda delay, callback: asyncio.get_running_loop()
+                               .call_later(delay, callback))
         self.latency = latency_ms / 1000
         self.calls = 0
         self.recent: deque[tuple[float, str]] = deque(maxlen=self.RECENT)
@@ -92,17 +101,31 @@ class Conditions:
         latency + work, and calls arriving together queue for the work on the
         service's one core: at 4 connections a 100-id call answered ~3 ms late, more
         than any gateway's own work, so latency x hops was no floor to measure
-        against.)"""
+        against.) It is written from the timer's own callback, in the loop pass the
+        timer fires (a sleeping task resumed a pass later, behind the work the
+        requests read in that pass queued: ~0.03 ms later idle, more under load)."""
         held: list[Message] = []
 
         async def hold(message: Message) -> None:
             held.append(message)
 
+        async def answer() -> None:
+            for message in held:
+                await send(message)
+
         await self.answer(scope, receive, hold)
-        if (left := due - self.clock()) > 0:
-            await self.sleep(left)
-        for message in held:
-            await send(message)
+        if (left := due - self.clock()) <= 0:
+            await answer()
+            return
+        loop = asyncio.get_running_loop()
+        written: asyncio.Future[asyncio.Task[None]] = loop.create_future()
+        timer = self.later(left, lambda: written.set_result(start(loop, answer())))
+        try:
+            sending = await written
+        except asyncio.CancelledError:
+            timer.cancel()
+            raise
+        await sending
 
 
 ARRIVED = "tessera.arrived"  # scope key: when the request's bytes arrived (`clock`'s time)
@@ -188,17 +211,37 @@ class FineTimerSelector(selectors.EpollSelector):
     connection), the gateway in front of it paid that on every hop, and calls
     released together at each millisecond tick came back in bursts. Waiting on the
     epoll descriptor with select(), whose timeout is in microseconds, wakes a
-    timer within ~0.2 ms; the events are then read from epoll without waiting."""
+    timer within ~0.1 ms; the events are then read from epoll without waiting.
+
+    That ~0.1 ms is the machine's own wake-up from a timer (on the benchmark's VM
+    0.13 ms at the median for a 20 ms call_later, with any timer slack). With
+    `spin` (seconds) the last `spin` of a wait is polled instead of slept, the
+    core yielded to any other process that wants it between polls (wrk shares it
+    in the benchmark): the same timer then fires ~0.01 ms late. Polling stops at
+    the first event, so it takes only time the service would have spent idle."""
+
+    def __init__(self, spin: float = 0.0) -> None:
+        super().__init__()
+        self.spin = spin
 
     def select(self, timeout: float | None = None) -> list[
             tuple[selectors.SelectorKey, int]]:
         if timeout is not None and timeout > 0:
+            until = time.monotonic() + timeout
+            polled = [self.fileno()]
             try:
-                select.select([self.fileno()], [], [], timeout)
+                ready = timeout > self.spin and select.select(
+                    polled, [], [], timeout - self.spin)[0]
+                while not ready and time.monotonic() < until:
+                    os.sched_yield()
+                    ready = select.select(polled, [], [], 0)[0]
             except ValueError:  # a descriptor select() cannot take: the coarse wait
                 return super().select(timeout)
             timeout = 0
         return super().select(timeout)
+
+
+SPIN_S = 0.0004  # how long before a timer the demo services poll, when a latency is set
 
 
 def fine_timer_slack() -> None:
@@ -213,14 +256,15 @@ def fine_timer_slack() -> None:
         pass
 
 
-def run_demo_backends(main: Coroutine[None, None, None]) -> None:
-    """asyncio.run for the demo services: on Linux, timers to the microsecond."""
+def run_demo_backends(main: Coroutine[None, None, None], *, spin: float = 0.0) -> None:
+    """asyncio.run for the demo services: on Linux, timers to the microsecond
+    (with `spin`, to ~0.01 ms: see FineTimerSelector)."""
     fine_timer_slack()
     if not hasattr(selectors, "EpollSelector"):
         asyncio.run(main)
         return
     with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(
-            FineTimerSelector())) as runner:
+            FineTimerSelector(spin))) as runner:
         runner.run(main)
 
 
