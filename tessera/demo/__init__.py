@@ -19,7 +19,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import httpx
 from starlette.applications import Starlette
@@ -41,10 +41,6 @@ __all__ = ["DEMO_HOST_SUFFIX", "PortTaken", "SPIN_S", "build_demo_app", "embedde
 
 
 
-class Cancellable(Protocol):
-    def cancel(self) -> None: ...
-
-
 class Conditions:
     """Wraps a service app with the drill knobs (latency: the answer leaves that long
     after the request arrived, when its bytes did if the server says (`ARRIVED`);
@@ -58,15 +54,14 @@ class Conditions:
 
     def __init__(self, app: ASGIApp, latency_ms: float, failing: bool, *,
                  clock: Callable[[], float] = time.monotonic,
-                 later: Callable[[float, Callable[[], object]], Cancellable] | None = None
+                 later: Callable[[float, Callable[[], object]], asyncio.Handle] | None = None
                  ) -> None:
         self.app = app
         # what answers a call: the service, or for --fail the same 503 each time
         self.answer: ASGIApp = _REFUSAL if failing else app
         self.clock = clock
-        # runs a callback that many seconds from now (the running loop's call_later)
-        self.later = later or (lambda delay, callback: asyncio.get_running_loop()
-                               .call_later(delay, callback))
+        # runs a callback that many seconds from now (else the running loop's call_later)
+        self.later = later
         self.latency = latency_ms / 1000
         self.calls = 0
         self.recent: deque[tuple[float, str]] = deque(maxlen=self.RECENT)
@@ -119,7 +114,8 @@ class Conditions:
             return
         loop = asyncio.get_running_loop()
         written: asyncio.Future[asyncio.Task[None]] = loop.create_future()
-        timer = self.later(left, lambda: written.set_result(start(loop, answer())))
+        timer = (self.later or loop.call_later)(
+            left, lambda: written.set_result(start(loop, answer())))
         try:
             sending = await written
         except asyncio.CancelledError:

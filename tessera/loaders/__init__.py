@@ -76,12 +76,17 @@ class _Loader(DataLoader[Any, Any]):
                 self._cache.pop(key, None)
             values = [exc] * len(queue)
         for (_, future), value in zip(queue, values, strict=True):
+            # the waits on this load are woken here, not by its done-callback a pass later
+            waiters = _WAITING.pop(future, None) if _WAITING else None
+            if waiters is not None:
+                future.remove_done_callback(_wake_waiters)
             if not future.done():
                 if isinstance(value, Exception):
                     future.set_exception(value)
                 else:
                     future.set_result(value)
-        _wake_waiting(queue)
+            if waiters is not None:
+                _wake(waiters)
 
     def load(self, key: Any) -> asyncio.Future[Any]:
         """aiodataloader's load with caching always on and keys as their own cache
@@ -193,7 +198,7 @@ async def settle(futures: Sequence[asyncio.Future[Any]]) -> list[Any]:
 
 
 # a load's future -> the waiters of the tasks waiting for it (`_done`): the batch
-# that settles the load wakes them in its own step (`_wake_waiting`)
+# that settles the load wakes them in its own step (`_Loader._batch`)
 _WAITING: dict[asyncio.Future[Any], list[asyncio.Future[None]]] = {}
 
 
@@ -220,17 +225,14 @@ async def _done(future: asyncio.Future[Any]) -> None:
 
 
 def _wake_waiters(future: asyncio.Future[Any]) -> None:
-    for waiter in _WAITING.pop(future, ()):
+    """The done-callback: for a load settled other than by its batch."""
+    _wake(_WAITING.pop(future, ()))
+
+
+def _wake(waiters: Iterable[asyncio.Future[None]]) -> None:
+    for waiter in waiters:
         if not waiter.done():
             waiter.set_result(None)
-
-
-def _wake_waiting(queue: list[tuple[Any, asyncio.Future[Any]]]) -> None:
-    """Wake the waits on a batch's futures, now settled."""
-    if _WAITING:
-        for _, future in queue:
-            if future in _WAITING:
-                _wake_waiters(future)
 
 
 def settled(loader: _Loader, key: Any) -> asyncio.Future[Any] | None:
