@@ -13,6 +13,7 @@ import pytest
 import strawberry
 from conftest import Recorder, gateway, gql
 
+from tessera.compose import Graph, Rest, link, source
 from tessera.compose.lookahead import links_of
 from tessera.shop.graph import Order, OrderItem, Product
 
@@ -166,3 +167,98 @@ async def test_an_object_read_in_place_is_built_once_per_request_and_load() -> N
     assert again is not first and again == first
     assert read(items[0], request(None, RuntimeError("refused"))) is NOTHING
     assert read(items[0], request(Stale(record, "products", 3.0))) is NOTHING
+
+
+# --- the prefetch started from the records, before they are built -------------------
+
+EVENTS: list[str] = []
+PEOPLE = Rest("people", many="/people", param="id", batch="repeat", name="people")
+ARTICLES = Rest("articles", one="/articles", batch="none", answer="list", name="articles")
+
+
+@strawberry.type
+class Person:
+    id: strawberry.ID
+    name: str
+
+
+@strawberry.type
+class Article:
+    id: strawberry.ID
+    title: str
+    author_id: strawberry.Private[strawberry.ID | None] = source("authorId", private=True)
+    author: Person | None = link(PEOPLE, key="author_id")
+
+    def __post_init__(self) -> None:
+        EVENTS.append(f"built {self.id}")
+
+
+@strawberry.type
+class ArticleQuery:
+    articles: list[Article] | None = link(ARTICLES)
+
+
+def articles_service(articles: list[dict[str, object]], people_status: int = 200
+                     ) -> Recorder:
+    def handler(request: httpx.Request) -> httpx.Response:
+        EVENTS.append(f"call {request.url.path}")
+        if request.url.path == "/articles":
+            return httpx.Response(200, json=articles)
+        if people_status != 200:
+            return httpx.Response(people_status)
+        return httpx.Response(200, json=[{"id": i, "name": f"P{i}"}
+                                         for i in request.url.params.get_list("id")])
+    return Recorder(httpx.MockTransport(handler))
+
+
+ARTICLE_SETTINGS = {"backends": {"people": {"url": "http://people.test", "retries": 0},
+                                 "articles": {"url": "http://articles.test"}}}
+
+
+async def test_a_lists_links_are_requested_before_its_objects_are_built() -> None:
+    """The authors' call leaves as soon as the articles' records are in, keyed as the
+    built objects would hold them (a numeric id as a string, a missing one skipped);
+    the articles are built while it is out."""
+    EVENTS.clear()
+    recorder = articles_service([{"id": 1, "title": "a", "authorId": 7},
+                                 {"id": 2, "title": "b", "authorId": "8"},
+                                 {"id": 3, "title": "c"}])
+    async with gateway(ARTICLE_SETTINGS, recorder, graph=Graph(query=ArticleQuery)) as client:
+        body = await gql(client, "{ articles { id author { name } } }")
+    assert body == {"data": {"articles": [{"id": "1", "author": {"name": "P7"}},
+                                          {"id": "2", "author": {"name": "P8"}},
+                                          {"id": "3", "author": None}]}}
+    assert EVENTS == ["call /articles", "call /people", "built 1", "built 2", "built 3"]
+    assert [r.url.query.decode() for r in recorder.requests][1:] == ["id=7&id=8"]
+
+
+async def test_a_key_that_would_not_build_leaves_the_objects_to_be_built_first() -> None:
+    EVENTS.clear()
+    recorder = articles_service([{"id": 1, "title": "a", "authorId": {"no": 1}}])
+    async with gateway(ARTICLE_SETTINGS, recorder, graph=Graph(query=ArticleQuery)) as client:
+        body = await gql(client, "{ articles { id author { name } } }")
+    assert body["data"] == {"articles": None}
+    assert body["errors"][0]["extensions"] == {"code": "BACKEND_BAD_RESPONSE",
+                                               "service": "articles"}
+    assert EVENTS == ["call /articles"]  # no call for an author nobody can ask for
+
+
+async def test_records_that_fail_to_build_leave_their_links_loads_unread_quietly(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The authors' call is out before the articles turn out not to build (a title
+    that is not a string); it fails too, and nobody reads it: the answer is the
+    articles' error, and asyncio reports no exception never retrieved."""
+    import gc
+
+    EVENTS.clear()
+    recorder = articles_service([{"id": 1, "title": 5, "authorId": 7}], people_status=503)
+    with caplog.at_level("ERROR", logger="asyncio"):
+        async with gateway(ARTICLE_SETTINGS, recorder,
+                           graph=Graph(query=ArticleQuery)) as client:
+            body = await gql(client, "{ articles { id author { name } } }")
+            await asyncio.sleep(0)
+        gc.collect()
+    assert body["data"] == {"articles": None}
+    assert body["errors"][0]["extensions"]["service"] == "articles"
+    assert EVENTS == ["call /articles", "call /people"]
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]

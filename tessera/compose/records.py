@@ -55,18 +55,7 @@ def builder(cls: type, service: str) -> Build:
 
 
 def _object_builder(cls: type, service: str) -> Build:
-    hints = typing.get_type_hints(cls, globalns=vars(sys.modules[cls.__module__]),
-                                  include_extras=True)
-    resolved = _resolved_fields(cls)
-    # per data field: (its name, its record key, its check, its annotation unwrapped)
-    readers: list[tuple[str, str, Build, Any]] = []
-    for f in dataclasses.fields(cls):
-        if f.name in resolved or f.name not in hints:
-            continue
-        key = f.metadata.get(_SOURCE, f.name) if f.metadata else f.name
-        readers.append((f.name, key, _checker(hints[f.name], service, key),
-                        _unwrap(hints[f.name])[0]))
-
+    readers = _readers(cls, service)
     if _plain_init(cls, {reader[0] for reader in readers}):
         # The dataclass __init__ would only assign these fields: fill the instance's
         # __dict__ directly (a record per item of every list an answer holds).
@@ -78,6 +67,39 @@ def _object_builder(cls: type, service: str) -> Build:
         return cls(**{name: check(record.get(key)) for name, key, check, _ in readers})
 
     return build_by_init
+
+
+# per (type, service), per data field: (record key, check, exact type, widening)
+_fields_read: dict[tuple[type, str], dict[str, tuple[str, Build, Any, Any]]] = {}
+
+
+def field_reader(cls: type, service: str, attr: str) -> tuple[str, Build, Any, Any] | None:
+    """How `builder(cls, service)` fills data field `attr`, to read it from a record
+    without building the object: (the record key, the check, the type a value is
+    held as it is, the builtin an exact int is given to (`str` for an ID) or None).
+    `check(record.get(key))` is the value the built object holds (or raises where
+    building would). None when `attr` is not a data field."""
+    made = _fields_read.get((cls, service))
+    if made is None:
+        made = _fields_read[(cls, service)] = {
+            name: (key, check, _EXACT.get(annotation), _WIDENERS.get(annotation))
+            for name, key, check, annotation in _readers(cls, service)}
+    return made.get(attr)
+
+
+def _readers(cls: type, service: str) -> list[tuple[str, str, Build, Any]]:
+    """Per data field: (its name, its record key, its check, its annotation unwrapped)."""
+    hints = typing.get_type_hints(cls, globalns=vars(sys.modules[cls.__module__]),
+                                  include_extras=True)
+    resolved = _resolved_fields(cls)
+    readers: list[tuple[str, str, Build, Any]] = []
+    for f in dataclasses.fields(cls):
+        if f.name in resolved or f.name not in hints:
+            continue
+        key = f.metadata.get(_SOURCE, f.name) if f.metadata else f.name
+        readers.append((f.name, key, _checker(hints[f.name], service, key),
+                        _unwrap(hints[f.name])[0]))
+    return readers
 
 
 def _plain_builder(cls: type, service: str,
@@ -166,6 +188,7 @@ def _checker(annotation: Any, service: str, key: str) -> Callable[[Any], Any]:
 _EXACT: dict[Any, type] = {strawberry.ID: str, str: str, int: int, float: float, bool: bool}
 # an exact int (never a bool) is accepted for these, converted by this builtin
 _WIDENED: dict[Any, str] = {strawberry.ID: "str", float: "float"}
+_WIDENERS: dict[Any, Any] = {strawberry.ID: str, float: float}
 
 
 def _structured(annotation: Any, service: str, key: str,
