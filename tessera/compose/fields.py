@@ -305,12 +305,7 @@ async def _one(spec: Link, info: Info, loader: Any, key: Hashable, raw: str) -> 
     except BaseException:
         _leave(ahead)
         raise
-    if ahead is None:
-        plans = prefetch_plans(info, spec, [result], skip=early)
-        if plans:
-            await prefetch(info, plans)
-    elif ahead:
-        await settle(ahead)
+    await _children(info, spec, [result], early, ahead)
     return result
 
 
@@ -331,12 +326,7 @@ async def _many(spec: Link, info: Info, loader: Any, keys: list[Hashable],
             results.append(spec.finish(value))
         except Exception as exc:  # a record the backend got wrong: this item only
             results.append(exc)
-    if ahead is None:
-        plans = prefetch_plans(info, spec, results, skip=early)
-        if plans:
-            await prefetch(info, plans)
-    elif ahead:
-        await settle(ahead)
+    await _children(info, spec, results, early, ahead)
     return results
 
 
@@ -353,6 +343,18 @@ async def _sent(info: Info, spec: Link, values: list[Any],
     if loads:
         await asyncio.sleep(0)  # the batcher's tick, queued by these loads, runs first
     return loads
+
+
+async def _children(info: Info, spec: Link, results: list[Any], early: list[Any],
+                    ahead: list[asyncio.Future[Any]] | None) -> None:
+    """Wait for what the results' selected children need: the loads `_sent` started
+    from their records, else those planned from the built objects."""
+    if ahead is None:
+        plans = prefetch_plans(info, spec, results, skip=early)
+        if plans:
+            await prefetch(info, plans)
+    elif ahead:
+        await settle(ahead)
 
 
 def _leave(loads: list[asyncio.Future[Any]] | None) -> None:

@@ -187,8 +187,8 @@ def _checker(annotation: Any, service: str, key: str) -> Callable[[Any], Any]:
 # the type a JSON value of each scalar annotation usually has, accepted as it is
 _EXACT: dict[Any, type] = {strawberry.ID: str, str: str, int: int, float: float, bool: bool}
 # an exact int (never a bool) is accepted for these, converted by this builtin
-_WIDENED: dict[Any, str] = {strawberry.ID: "str", float: "float"}
 _WIDENERS: dict[Any, Any] = {strawberry.ID: str, float: float}
+_WIDENED: dict[Any, str] = {kind: to.__name__ for kind, to in _WIDENERS.items()}  # in source
 
 
 def _structured(annotation: Any, service: str, key: str,
