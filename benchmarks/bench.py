@@ -23,7 +23,11 @@ HTTP exchange included) and the floor replayed ("repl.": the p50 of a client of
 no cost doing only the query's own backend calls, recorded from the demo
 services, at the same number of connections, up to 4: what the backends allow
 at that load, their queueing under the same bursts included), then Tessera's ratios to
-the peer from the same run. Q4 is the blog example's N+1 query; the
+the peer from the same run. At those loads a "relay" row too: a gateway of no cost
+(relay_server: a server that answers each request by making the query's recorded
+calls, hop after hop, and writing a fixed body), driven by wrk like the gateways,
+in the same rounds: the replayed floor plus the client's own HTTP hop, what any
+gateway meets on this machine. Q4 is the blog example's N+1 query; the
 peer serves the shop only, so Q4's Node figure comes from benchmarks/peer_blog.mjs,
 the blog's schema and loaders written in the peer's style on its stack and
 settings (Apollo Server 4, dataloader, undici, its backend checks). Nothing is
@@ -65,6 +69,7 @@ BACKEND_PORT = 8401
 GATEWAY_PORT = 8400
 TICK = os.sysconf("SC_CLK_TCK")
 REPLAYED_UP_TO = 4  # connections: the floor is replayed at loads up to this one
+RELAY_PORT = GATEWAY_PORT + 9  # the relay variant's (see relay_server)
 
 # name: (what, dependent hops, query, variables, graph)
 QUERIES: dict[str, tuple[str, int, str, dict[str, object], str]] = {
@@ -267,33 +272,49 @@ def _replay(hops: list[list[tuple[int, str]]], connections: int, seconds: int) -
     return float(done.stdout)
 
 
+async def _call(stream: tuple[Any, Any], target: str) -> None:
+    """One recorded call over a kept-alive connection (raw HTTP/1.1 over asyncio
+    streams), its answer read whole."""
+    reader, writer = stream
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    head = (await reader.readuntil(b"\r\n\r\n")).lower()
+    if not head.startswith(b"http/1.1 200"):
+        raise SystemExit(f"replay: {target} answered {head[:40]!r}")
+    length = re.search(rb"\r\ncontent-length: *(\d+)", head)
+    if length is None:
+        raise SystemExit(f"replay: {target} answered without a Content-Length")
+    await reader.readexactly(int(length.group(1)))
+
+
+async def _connect(hops: list[list[tuple[int, str]]]) -> dict[int, tuple[Any, Any]]:
+    import asyncio
+
+    ports = sorted({port for hop in hops for port, _ in hop})
+    return {port: await asyncio.open_connection("127.0.0.1", port) for port in ports}
+
+
+async def _calls(hops: list[list[tuple[int, str]]],
+                 streams: dict[int, tuple[Any, Any]]) -> None:
+    """The query's calls: each hop's at once, hops in turn."""
+    import asyncio
+
+    for hop in hops:
+        await asyncio.gather(*(_call(streams[port], target) for port, target in hop))
+
+
 def replay_client(spec: dict[str, Any]) -> float:
     """`bench.py --replay SPEC`: the client _replay runs (raw HTTP/1.1 over asyncio
     streams, so its own cost stays far below a gateway's)."""
     import asyncio
 
     hops, connections, seconds = spec["hops"], spec["connections"], spec["seconds"]
-    ports = sorted({port for hop in hops for port, _ in hop})
-
-    async def call(stream: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-                   target: str) -> None:
-        reader, writer = stream
-        writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-        head = (await reader.readuntil(b"\r\n\r\n")).lower()
-        if not head.startswith(b"http/1.1 200"):
-            raise SystemExit(f"replay: {target} answered {head[:40]!r}")
-        length = re.search(rb"\r\ncontent-length: *(\d+)", head)
-        if length is None:
-            raise SystemExit(f"replay: {target} answered without a Content-Length")
-        await reader.readexactly(int(length.group(1)))
 
     async def requests(until: float, times: list[float]) -> None:
-        streams = {port: await asyncio.open_connection("127.0.0.1", port) for port in ports}
+        streams = await _connect(hops)
         try:
             while time.perf_counter() < until:
                 started = time.perf_counter()
-                for hop in hops:
-                    await asyncio.gather(*(call(streams[port], target) for port, target in hop))
+                await _calls(hops, streams)
                 times.append(time.perf_counter() - started)
         finally:
             for _, writer in streams.values():
@@ -309,6 +330,56 @@ def replay_client(spec: dict[str, Any]) -> float:
         return sorted(times)[len(times) // 2] * 1000
 
     return asyncio.run(run())
+
+
+RELAYED = b'{"data":{}}'
+
+
+def relay_server(spec: dict[str, Any]) -> None:
+    """`bench.py --relay SPEC`: the "relay" variant, a gateway of no cost. An HTTP
+    server on SPEC's port (on uvloop where it is installed, as `tessera serve` runs)
+    that answers each request by making the query's recorded calls (as the replay
+    does, over kept-alive connections of its own per client connection) and writing
+    a fixed body. Driven by wrk like the gateways, its p50 is the floor a gateway
+    meets on this machine at this load: the replayed floor plus the client's own
+    hop (its HTTP exchange and the wake-ups on each side), which every gateway pays
+    and the replay leaves out. `GET /healthz` answers at once."""
+    import asyncio
+
+    hops, port = spec["hops"], spec["port"]
+    ok = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+          + str(len(RELAYED)).encode() + b"\r\n\r\n" + RELAYED)
+
+    async def serve(reader: Any, writer: Any) -> None:
+        streams = await _connect(hops)
+        try:
+            while True:
+                try:
+                    head = (await reader.readuntil(b"\r\n\r\n")).lower()
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                length = re.search(rb"\r\ncontent-length: *(\d+)", head)
+                if length is not None:
+                    await reader.readexactly(int(length.group(1)))
+                if not head.startswith(b"get /healthz "):
+                    await _calls(hops, streams)
+                writer.write(ok)
+        finally:
+            writer.close()
+            for _, backend in streams.values():
+                backend.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
 
 
 def _ms(text: str) -> float:
@@ -530,32 +601,64 @@ def _run_gateways(args: argparse.Namespace, tmp: Path, chosen: list[tuple[str, i
             # replayed: the calls as this code makes them (not the --before commit's)
             own = checked.get(("tessera", 1)) or next(iter(checked.values()))
             hops = _hops(own[1], latency) if latency else []
-            for connections in connection_counts:
-                # at a few connections only: at 32 the one-process demo services are
-                # saturated, and a client with a connection per request per service
-                # meets them unlike a gateway's pool (it came out above the gateways'
-                # medians: no floor there)
-                replayed = round(_replay(hops, connections, args.duration), 1) \
-                    if hops and connections <= REPLAYED_UP_TO else 0.0
-                samples: dict[tuple[str, int], list[Row]] = {key: [] for key in gateways}
-                for round_no in range(args.rounds):
-                    for (variant, workers), (proc, port) in gateways.items():
-                        if round_no == 0:
-                            _wrk(query, variables, connections, args.warmup, tmp, port)
-                        cpu = _cpu_seconds(proc.pid)
-                        result = _wrk(query, variables, connections, args.duration, tmp, port)
-                        cpu = _cpu_seconds(proc.pid) - cpu
-                        n = max(1, int(result["requests"]))
-                        samples[(variant, workers)].append(Row(
-                            variant, name, latency, connections, workers, round(result["rps"]),
-                            result["p50"], result["p99"], round(cpu / n * 1e6),
-                            calls[(variant, workers)], round(_rss_mb(proc.pid), 1),
-                            hop_count * latency, int(result["errors"]),
-                            round(hop_count * call_ms, 1), replayed))
-                for measured in samples.values():
-                    row = sorted(measured, key=lambda r: r.cpu_us_per_req)[len(measured) // 2]
-                    print(_format(row), flush=True)
-                    rows.append(row)
+            with _relay(hops) as relay:
+                rows += _run_rounds(args, tmp, name, latency, call_ms, connection_counts,
+                                    gateways, calls, hops, relay)
+    return rows
+
+
+@contextmanager
+def _relay(hops: list[list[tuple[int, str]]]
+           ) -> Iterator[tuple[subprocess.Popen[bytes], int] | None]:
+    """The relay variant (relay_server) for this query's calls, pinned where the
+    gateways run; none at 0 ms (no floor to show)."""
+    if not hops:
+        yield None
+        return
+    cmd = [*_taskset("0"), sys.executable, __file__, "--relay",
+           json.dumps({"hops": hops, "port": RELAY_PORT})]
+    with _process(cmd, f"http://127.0.0.1:{RELAY_PORT}/healthz", "relay") as proc:
+        yield proc, RELAY_PORT
+
+
+def _run_rounds(args: argparse.Namespace, tmp: Path, name: str, latency: int,
+                call_ms: float, connection_counts: list[int],
+                gateways: dict[tuple[str, int], tuple[subprocess.Popen[bytes], int]],
+                calls: dict[tuple[str, int], int], hops: list[list[tuple[int, str]]],
+                relay: tuple[subprocess.Popen[bytes], int] | None) -> list[Row]:
+    rows: list[Row] = []
+    _, hop_count, query, variables, _ = QUERIES[name]
+    if relay is not None:
+        calls = {**calls, ("relay", 1): sum(len(hop) for hop in hops)}
+    for connections in connection_counts:
+        # at a few connections only: at 32 the one-process demo services are
+        # saturated, and a client with a connection per request per service
+        # meets them unlike a gateway's pool (it came out above the gateways'
+        # medians: no floor there)
+        near = bool(hops) and connections <= REPLAYED_UP_TO
+        replayed = round(_replay(hops, connections, args.duration), 1) if near else 0.0
+        drivers = dict(gateways)
+        if relay is not None and near:
+            drivers[("relay", 1)] = relay
+        samples: dict[tuple[str, int], list[Row]] = {key: [] for key in drivers}
+        for round_no in range(args.rounds):
+            for (variant, workers), (proc, port) in drivers.items():
+                if round_no == 0:
+                    _wrk(query, variables, connections, args.warmup, tmp, port)
+                cpu = _cpu_seconds(proc.pid)
+                result = _wrk(query, variables, connections, args.duration, tmp, port)
+                cpu = _cpu_seconds(proc.pid) - cpu
+                n = max(1, int(result["requests"]))
+                samples[(variant, workers)].append(Row(
+                    variant, name, latency, connections, workers, round(result["rps"]),
+                    result["p50"], result["p99"], round(cpu / n * 1e6),
+                    calls[(variant, workers)], round(_rss_mb(proc.pid), 1),
+                    hop_count * latency, int(result["errors"]),
+                    round(hop_count * call_ms, 1), replayed))
+        for measured in samples.values():
+            row = sorted(measured, key=lambda r: r.cpu_us_per_req)[len(measured) // 2]
+            print(_format(row), flush=True)
+            rows.append(row)
     return rows
 
 
@@ -676,9 +779,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="instead: Q1 for this long with each --workers value, "
                         "reading each worker's RSS every 10 s")
     parser.add_argument("--replay", metavar="SPEC", help=argparse.SUPPRESS)  # _replay's
+    parser.add_argument("--relay", metavar="SPEC", help=argparse.SUPPRESS)  # _relay's
     args = parser.parse_args(argv)
     if args.replay:
         print(f"{replay_client(json.loads(args.replay)):.3f}")
+        return 0
+    if args.relay:
+        relay_server(json.loads(args.relay))
         return 0
     # stopped (SIGTERM): unwind, so every server this run started is stopped too
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: stopped"))

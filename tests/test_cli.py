@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import FakeClock, live_server
+from conftest import FakeClock, live_server, process_answering
 from faults import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,6 +113,27 @@ def test_gateway_over_demo_backends_on_real_sockets(tmp_path: Path) -> None:
     assert body["errors"][0]["extensions"] == {"code": "BACKEND_UNAVAILABLE",
                                                "service": "users", "status": 503}
     assert str(base + 1) not in response.text
+
+
+def test_benchmark_relay_makes_the_query_calls_hop_by_hop(tmp_path: Path) -> None:
+    """The benchmark's relay variant (a gateway of no cost, `bench.py --relay`):
+    each request it answers makes the recorded calls, over its own kept-alive
+    connections, and answers 200 with a fixed body; its health check makes none."""
+    base, port = free_port_run(5), free_port()
+    hops = [[[base, "/orders/42"]], [[base + 1, "/users/7"], [base + 2, "/products?ids=100"]]]
+    spec = f'{{"hops": {hops}, "port": {port}}}'.replace("'", '"')
+    relay = [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--relay", spec]
+    with running("demo-backends", "--port", str(base),
+                 ready_url=f"http://127.0.0.1:{base}/_demo/calls"), \
+            process_answering(relay, [f"http://127.0.0.1:{port}/healthz"]):
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            answers = [client.post("/graphql", json={"query": "{ a }"}) for _ in range(3)]
+        seen = [httpx.get(f"http://127.0.0.1:{base + i}/_demo/calls").json() for i in range(3)]
+    assert [(a.status_code, a.json()) for a in answers] == [(200, {"data": {}})] * 3
+    assert [each["calls"] for each in seen] == [3, 3, 3]
+    orders_at = [at for at, _ in seen[0]["recent"]]
+    users_at = [at for at, _ in seen[1]["recent"]]
+    assert all(o < u for o, u in zip(orders_at, users_at, strict=True))  # hop after hop
 
 
 def test_demo_backends_serve_each_service_at_its_configured_url(tmp_path: Path) -> None:
