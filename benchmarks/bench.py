@@ -272,18 +272,26 @@ def _replay(hops: list[list[tuple[int, str]]], connections: int, seconds: int) -
     return float(done.stdout)
 
 
+async def _message(reader: Any) -> tuple[bytes, bool]:
+    """One HTTP/1.1 message off a stream: its head, lower-cased, and whether it had a
+    Content-Length (its body, that long, read and dropped)."""
+    head = (await reader.readuntil(b"\r\n\r\n")).lower()
+    length = re.search(rb"\r\ncontent-length: *(\d+)", head)
+    if length is not None:
+        await reader.readexactly(int(length.group(1)))
+    return head, length is not None
+
+
 async def _call(stream: tuple[Any, Any], target: str) -> None:
     """One recorded call over a kept-alive connection (raw HTTP/1.1 over asyncio
     streams), its answer read whole."""
     reader, writer = stream
     writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-    head = (await reader.readuntil(b"\r\n\r\n")).lower()
+    head, sized = await _message(reader)
     if not head.startswith(b"http/1.1 200"):
         raise SystemExit(f"replay: {target} answered {head[:40]!r}")
-    length = re.search(rb"\r\ncontent-length: *(\d+)", head)
-    if length is None:
+    if not sized:
         raise SystemExit(f"replay: {target} answered without a Content-Length")
-    await reader.readexactly(int(length.group(1)))
 
 
 async def _connect(hops: list[list[tuple[int, str]]]) -> dict[int, tuple[Any, Any]]:
@@ -355,12 +363,9 @@ def relay_server(spec: dict[str, Any]) -> None:
         try:
             while True:
                 try:
-                    head = (await reader.readuntil(b"\r\n\r\n")).lower()
+                    head, _ = await _message(reader)
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
-                length = re.search(rb"\r\ncontent-length: *(\d+)", head)
-                if length is not None:
-                    await reader.readexactly(int(length.group(1)))
                 if not head.startswith(b"get /healthz "):
                     await _calls(hops, streams)
                 writer.write(ok)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -115,14 +116,14 @@ def test_gateway_over_demo_backends_on_real_sockets(tmp_path: Path) -> None:
     assert str(base + 1) not in response.text
 
 
-def test_benchmark_relay_makes_the_query_calls_hop_by_hop(tmp_path: Path) -> None:
+def test_benchmark_relay_makes_the_query_calls_hop_by_hop() -> None:
     """The benchmark's relay variant (a gateway of no cost, `bench.py --relay`):
     each request it answers makes the recorded calls, over its own kept-alive
     connections, and answers 200 with a fixed body; its health check makes none."""
     base, port = free_port_run(5), free_port()
     hops = [[[base, "/orders/42"]], [[base + 1, "/users/7"], [base + 2, "/products?ids=100"]]]
-    spec = f'{{"hops": {hops}, "port": {port}}}'.replace("'", '"')
-    relay = [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--relay", spec]
+    relay = [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--relay",
+             json.dumps({"hops": hops, "port": port})]
     with running("demo-backends", "--port", str(base),
                  ready_url=f"http://127.0.0.1:{base}/_demo/calls"), \
             process_answering(relay, [f"http://127.0.0.1:{port}/healthz"]):

@@ -23,6 +23,7 @@ import sys
 import types
 import typing
 from collections.abc import Callable
+from functools import cache
 from typing import Any, Union
 
 import strawberry
@@ -87,8 +88,10 @@ def field_reader(cls: type, service: str, attr: str) -> tuple[str, Build, Any, A
     return made.get(attr)
 
 
-def _readers(cls: type, service: str) -> list[tuple[str, str, Build, Any]]:
-    """Per data field: (its name, its record key, its check, its annotation unwrapped)."""
+@cache
+def _readers(cls: type, service: str) -> tuple[tuple[str, str, Build, Any], ...]:
+    """Per data field: (its name, its record key, its check, its annotation
+    unwrapped); made once per type and service, for its builder and `field_reader`."""
     hints = typing.get_type_hints(cls, globalns=vars(sys.modules[cls.__module__]),
                                   include_extras=True)
     resolved = _resolved_fields(cls)
@@ -99,11 +102,11 @@ def _readers(cls: type, service: str) -> list[tuple[str, str, Build, Any]]:
         key = f.metadata.get(_SOURCE, f.name) if f.metadata else f.name
         readers.append((f.name, key, _checker(hints[f.name], service, key),
                         _unwrap(hints[f.name])[0]))
-    return readers
+    return tuple(readers)
 
 
 def _plain_builder(cls: type, service: str,
-                   readers: list[tuple[str, str, Build, Any]]) -> Build:
+                   readers: tuple[tuple[str, str, Build, Any], ...]) -> Build:
     """The builder as one generated function, as dataclasses makes __init__: per
     field, the record's value, kept as it is when it has its scalar's usual JSON
     type; an int made a str for an ID and a float for a Float in place (numeric
