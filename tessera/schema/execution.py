@@ -57,20 +57,23 @@ from typing import Any, ClassVar
 import strawberry
 from graphql import (
     DirectiveNode,
+    DocumentNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
     GraphQLField,
     GraphQLObjectType,
     GraphQLResolveInfoHelpers,
     GraphQLSchema,
     Undefined,
+    assert_valid_schema,
     is_leaf_type,
     is_list_type,
     is_non_null_type,
     is_object_type,
     visit,
 )
-from graphql.execution import Executor
+from graphql.execution import Executor, default_field_resolver, default_type_resolver
 from graphql.execution.collect_fields import CollectedFields, collect_subfields
 from graphql.language import BREAK, Visitor
 from graphql.pyutils import Path
@@ -93,6 +96,7 @@ from .plans import (
     loaded,
     plain,
 )
+from .variables import Prepared, prepared, quick_variables
 
 DEFINITION = "strawberry-definition"  # where Strawberry keeps a GraphQLField's own field
 KEPT_OPERATIONS = 1000  # operations whose collected fields are kept (the parse cache's size)
@@ -153,7 +157,8 @@ def execution_class(schema: Any) -> type[StrawberryGraphQLCoreExecutionContext]:
     lean_links(schema)
     found = readers(schema._schema) if schema.config.default_resolver is getattr else {}
     return type("TesseraExecution", (Execution,),
-                {"readers": found, "collected": LRU(KEPT_OPERATIONS)})
+                {"readers": found, "collected": LRU(KEPT_OPERATIONS),
+                 "prepared": LRU(KEPT_OPERATIONS)})
 
 
 _PLAIN_ARGS = (strawberry.ID, str, int, float, bool)
@@ -250,6 +255,53 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
     # depends on the request)
     collected: ClassVar[LRU[int, tuple[Any, Any, dict[Any, Any] | None]]] = \
         LRU(KEPT_OPERATIONS)
+    # (id(document), operation name) -> (the document, what executing it needs that
+    # the document alone decides: `variables.prepared`)
+    prepared: ClassVar[LRU[tuple[int, str | None], tuple[DocumentNode, Prepared | None]]] = \
+        LRU(KEPT_OPERATIONS)
+
+    @classmethod
+    def build(cls, schema: GraphQLSchema, document: DocumentNode, root_value: Any = None,
+              context_value: Any = None, raw_variable_values: dict[str, Any] | None = None,
+              operation_name: str | None = None, field_resolver: Any = None,
+              type_resolver: Any = None, subscribe_field_resolver: Any = None,
+              max_coercion_errors: int = 50, enable_early_execution: bool = False,
+              middleware: Any = None, is_awaitable: Any = None, is_async_iterable: Any = None,
+              hide_suggestions: bool = False, abort_signal: Any = None, hooks: Any = None,
+              **kwargs: Any) -> list[GraphQLError] | Executor[Any]:
+        """graphql-core's, with what the document alone decides (its operation and
+        fragments) found once per document, and the variables taken as they are
+        where coercing would not change them (`variables.quick_variables`). Else,
+        and with middleware, graphql-core's own build, errors and all."""
+        ready = cls._prepared(schema, document, operation_name) if middleware is None else None
+        values = None if ready is None else \
+            quick_variables(ready.variables, raw_variable_values or {})
+        if ready is None or values is None:
+            return super().build(
+                schema, document, root_value, context_value, raw_variable_values,
+                operation_name, field_resolver, type_resolver, subscribe_field_resolver,
+                max_coercion_errors, enable_early_execution, middleware, is_awaitable,
+                is_async_iterable, hide_suggestions=hide_suggestions, abort_signal=abort_signal,
+                hooks=hooks, **kwargs)
+        assert_valid_schema(schema)
+        return cls(schema, ready.fragment_definitions, ready.fragments, root_value,
+                   context_value, ready.operation, values,
+                   field_resolver or default_field_resolver,
+                   type_resolver or default_type_resolver,
+                   subscribe_field_resolver or default_field_resolver,
+                   enable_early_execution, None, is_awaitable, is_async_iterable,
+                   hide_suggestions=hide_suggestions, abort_signal=abort_signal, hooks=hooks,
+                   **kwargs)
+
+    @classmethod
+    def _prepared(cls, schema: GraphQLSchema, document: DocumentNode,
+                  operation_name: str | None) -> Prepared | None:
+        key = (id(document), operation_name)
+        kept = cls.prepared.get(key)
+        if kept is None or kept[0] is not document:  # (an id the LRU forgot, reused)
+            kept = (document, prepared(schema, document, operation_name))
+            cls.prepared.put(key, kept)
+        return kept[1]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
