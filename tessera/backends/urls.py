@@ -83,7 +83,17 @@ def key_list(path: str, param: str, keys: list[str], *, repeat: bool = False) ->
     joiner = "&" if "?" in path else "?"
     if repeat:
         return path + joiner + "&".join(f"{name}={encode(k)}" for k in keys)
-    return f"{path}{joiner}{name}={','.join(encode(k) for k in keys)}"
+    listed = ",".join(keys)
+    if not _all_plain(listed, keys):
+        listed = ",".join([encode(k) for k in keys])
+    return f"{path}{joiner}{name}={listed}"
+
+
+def _all_plain(listed: str, keys: list[str]) -> bool:
+    """Is every one of `keys` (comma-joined as `listed`) a plain id, sent as it is
+    (ASCII letters and digits)? One check of the joined string, not one per key."""
+    return listed.count(",") == len(keys) - 1 and listed.isascii() \
+        and listed.replace(",", "").isalnum() and "" not in keys
 
 
 def list_chunks(keys: list[str], size: int) -> list[list[str]]:
@@ -93,6 +103,10 @@ def list_chunks(keys: list[str], size: int) -> list[list[str]]:
     >>> list_chunks(["a", "b", "c"], 2)
     [['a', 'b'], ['c']]
     """
+    if len(keys) <= size:
+        listed = ",".join(keys)
+        if len(listed) < MAX_LIST_CHARS and _all_plain(listed, keys):
+            return [list(keys)] if keys else []
     chunks: list[list[str]] = []
     current: list[str] = []
     chars = 0

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import string
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -100,6 +100,13 @@ class Rest:
         if not self.placeholders:
             return str(key)
         return (str(key), tuple(args[name] for name in self.placeholders))
+
+    def keys_of(self, keys: Iterable[Any], args: dict[str, Any]) -> list[Hashable]:
+        """`key_of` for each of `keys` (the list of a batch: one pass, not a call each)."""
+        if not self.placeholders:
+            return list(map(str, keys))
+        others = tuple(args[name] for name in self.placeholders)
+        return [(str(key), others) for key in keys]
 
     async def fetch(self, client: BackendClient, keys: Sequence[Hashable],
                     scope: CallScope) -> list[Slot]:
@@ -200,14 +207,16 @@ async def _by_chunks(binding: Rest, client: BackendClient, keys: list[str],
                      caller: str | None = None) -> dict[Hashable, Slot]:
     """Batched calls for `keys`; a key that cannot travel in a comma list, or a
     lone key the backend can be asked for by path, goes alone."""
-    wanted = [k for k in dict.fromkeys(keys) if k != ""]
+    unique = dict.fromkeys(keys)
+    unique.pop("", None)
+    wanted = list(unique)
     alone: list[str] = []
-    if binding.batch == "comma":
+    if binding.batch == "comma" and "," in "".join(wanted):
         alone = [k for k in wanted if "," in k]
     if binding.one is not None and len(wanted) == 1 and wanted[0] not in DOT_SEGMENTS \
             and not binding.grouped:
         alone = wanted
-    listed = [k for k in wanted if k not in alone]
+    listed = [k for k in wanted if k not in alone] if alone else wanted
     calls: list[tuple[list[str], Awaitable[tuple[dict[str, Any], str | None]]]] = []
     for key in alone:
         calls.append(([key], _alone(binding, client, key, scope)))

@@ -273,8 +273,8 @@ def _resolve(spec: Link, root: Any, info: Info, kwargs: dict[str, Any]) -> Any:
     got = kwargs[arg] if arg is not None else spec.of_parent(root)
     loader = info.context.loaders[spec.binding]
     if spec.many:
-        keys = [spec.binding.key_of(k, values) for k in (got or ())]
-        return _many(spec, info, loader, keys, [str(k) for k in got or ()])
+        got = got or ()
+        return _many(spec, info, loader, spec.binding.keys_of(got, values), list(map(str, got)))
     if got is None:
         return spec.finish(None)
     key = spec.binding.key_of(got, values)

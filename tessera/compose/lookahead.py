@@ -262,8 +262,9 @@ def early_plans(info: Info, spec: Link, keys: Sequence[str]) -> list[Plan]:
         if argument_sets is None:
             return []
         chosen.append((link, argument_sets))
-    return [(link, [link.binding.key_of(k, values) for values in argument_sets
-                    for k in keys if k])
+    present = [k for k in keys if k]
+    return [(link, [key for values in argument_sets
+                    for key in link.binding.keys_of(present, values)])
             for link, argument_sets in chosen if link.key_attr == binding.by and not link.many]
 
 
