@@ -33,6 +33,7 @@ import asyncio
 import string
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, Literal
 
 from ..backends import MISSING, BackendClient, CallScope
@@ -134,11 +135,11 @@ class Rest:
                                             stale=(client.stale, self.label), keep=keep,
                                             caller=caller))
             else:
-                found.update(await _by_chunks(self, client, [str(k) for k in missing], scope,
+                found.update(await _by_chunks(self, client, list(map(str, missing)), scope,
                                               keep, caller))
         if writes:
             await asyncio.gather(*writes)
-        return [found.get(k) for k in keys]
+        return list(map(found.get, keys))
 
     async def _one(self, client: BackendClient, key: Any,
                    scope: CallScope) -> tuple[Any, str | None]:
@@ -178,6 +179,12 @@ class Rest:
                 if isinstance(owner, str | int) and str(owner) in grouped:
                     grouped[str(owner)].append(item)
             return grouped
+        found: list[Any] = list(map(dict.get, items, repeat(self.by)))
+        kinds = {*map(type, found)}
+        if kinds <= {str}:  # (the usual answer: every key checked at once, no call each)
+            return dict(zip(found, items, strict=True))
+        if kinds <= {str, int}:
+            return dict(zip(map(str, found), items, strict=True))
         out: dict[str, Any] = {}
         for item in items:
             key = item.get(self.by)
@@ -194,7 +201,7 @@ def _bad(client: BackendClient, what: str) -> BackendBadResponse:
 def _objects(client: BackendClient, answer: Any) -> list[dict[str, Any]]:
     if not isinstance(answer, list):
         raise _bad(client, "a body that is not a list")
-    if not all(isinstance(item, dict) for item in answer):
+    if {*map(type, answer)} - {dict} and not all(isinstance(item, dict) for item in answer):
         raise _bad(client, "a list item that is not an object")
     return answer
 

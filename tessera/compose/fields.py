@@ -80,6 +80,7 @@ class Link:
     list_size: int | None
     field: Any = None  # the StrawberryField, once made
     _finish: Callable[[Any], Any] | None = None
+    _build: Callable[[Any], Any] | None = None
     _target: Any = NOTHING
     # (the parent's key or keys, a key as the loader's), once asked for
     _keyed: tuple[Callable[[Any], Any], Callable[[Any], Hashable]] | None = None
@@ -178,6 +179,28 @@ class Link:
                 memo[(me, key)] = value
             return value
 
+        if not many and not objects and self.then is None:
+            build = self.builder
+
+            def read_scalar(parent: Any, context: Any) -> Any:
+                # read, value_of and finish in one (a stock count for each of 100
+                # products: the same steps, two calls fewer per parent)
+                try:
+                    got = of(parent)
+                    if got is None:
+                        return None
+                    future = settled(context.loaders[binding], loader_key(got))
+                    if future is None or future.cancelled() or future.exception() is not None:
+                        return NOTHING
+                    value = future.result()
+                    if isinstance(value, Stale):
+                        return NOTHING
+                    return None if value is None else build(value)
+                except Exception:
+                    return NOTHING
+
+            return read_scalar
+
         def read(parent: Any, context: Any) -> Any:
             try:
                 got = of(parent)
@@ -202,6 +225,14 @@ class Link:
         if self._finish is None:
             self._finish = _finisher(self)
         return self._finish
+
+    @property
+    def builder(self) -> Callable[[Any], Any]:
+        """A loaded value, not None, as the field's type without `then` (what `finish`
+        ends in), made at first use."""
+        if self._build is None:
+            self._build = _builder(self)
+        return self._build
 
 
 def link(binding: Rest, *, key: str | Callable[[Any], Any] | Arg | None = None,
@@ -313,19 +344,21 @@ async def _many(spec: Link, info: Info, loader: Any, keys: list[Hashable],
                 raw: list[str]) -> list[Any]:
     loads = load_all(loader, keys)
     early = early_plans(info, spec, raw)
-    values = [value if isinstance(value, Exception) else fresh(info, value, index)
-              for index, value in enumerate(
-                  (await settle(loads + start(info, early)))[:len(loads)])]
+    values = (await settle(loads + start(info, early)))[:len(loads)]
+    values = [fresh(info, value, index) if isinstance(value, Stale) else value
+              for index, value in enumerate(values)]
     ahead = await _sent(info, spec, values, early)
     results: list[Any] = []
+    append = results.append
+    finish = spec.finisher
     for value in values:
         if isinstance(value, Exception):
-            results.append(value)  # graphql-core nulls this item and reports it at its path
+            append(value)  # graphql-core nulls this item and reports it at its path
             continue
         try:
-            results.append(spec.finish(value))
+            append(finish(value))
         except Exception as exc:  # a record the backend got wrong: this item only
-            results.append(exc)
+            append(exc)
     await _children(info, spec, results, early, ahead)
     return results
 
@@ -369,14 +402,19 @@ def _retrieved(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-def _finisher(spec: Link) -> Callable[[Any], Any]:
-    """Loaded value -> the field's value: `then`, then records into Strawberry types."""
+def _builder(spec: Link) -> Callable[[Any], Any]:
+    """Loaded records -> the field's Strawberry types (or checked scalars)."""
     kind = spec.field.type
     if spec.many:  # each key's value is built alone
         kind = _strip(kind)
         if isinstance(kind, StrawberryList):
             kind = kind.of_type
-    build = _build_for(_strip(kind), spec.binding.backend)
+    return _build_for(_strip(kind), spec.binding.backend)
+
+
+def _finisher(spec: Link) -> Callable[[Any], Any]:
+    """Loaded value -> the field's value: `then`, then records into Strawberry types."""
+    build = spec.builder
     then = spec.then
 
     def finish(value: Any) -> Any:
