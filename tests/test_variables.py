@@ -124,17 +124,23 @@ def test_only_documents_build_would_accept_are_prepared() -> None:
 
 
 
+def coercions(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[dict[str, Any]]:
+    """The variables each call of graphql-core's get_variable_values in `module` got."""
+    seen: list[dict[str, Any]] = []
+    original = module.get_variable_values
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        seen.append(args[2])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, "get_variable_values", counting)
+    return seen
+
+
 @pytest.mark.anyio
 async def test_the_gateway_takes_a_list_of_ids_as_it_is_and_converts_the_rest(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    coerced: list[dict[str, Any]] = []
-    original = graphql_executor.get_variable_values
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        coerced.append(args[2])
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(graphql_executor, "get_variable_values", counting)
+    coerced = coercions(monkeypatch, graphql_executor)
     query = "query($ids: [ID!]!) { products(ids: $ids) { id name } }"
     recorder = Recorder()
     async with gateway(transport=recorder) as client:
@@ -186,3 +192,20 @@ def test_batch_chunks_are_the_same_as_key_by_key(keys: list[str], size: int) -> 
     assert list_chunks(keys, size) == chunked(keys, size)
     long = [k * 900 for k in keys if k.isalnum() and k.isascii()]
     assert list_chunks(long, size) == chunked(long, size)  # split by length too
+
+
+@pytest.mark.anyio
+async def test_the_limits_take_a_ranged_int_as_it_is_and_convert_the_rest(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tessera.schema import limits
+
+    coerced = coercions(monkeypatch, limits)
+    query = "query($id: ID!, $n: Int!) { user(id: $id) { orders(limit: $n) { id } } }"
+    async with gateway() as client:
+        as_int = await gql(client, query, {"id": "7", "n": 2})
+        assert coerced == []  # the range check read it as it is
+        as_float = await gql(client, query, {"id": "7", "n": 2.0})
+        assert coerced == [{"id": "7", "n": 2.0}]  # graphql-core makes it 2
+        too_many = await gql(client, query, {"id": "7", "n": 1000})
+    assert as_int == as_float and len(as_int["data"]["user"]["orders"]) == 2
+    assert too_many["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

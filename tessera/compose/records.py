@@ -70,22 +70,19 @@ def _object_builder(cls: type, service: str) -> Build:
     return build_by_init
 
 
-# per (type, service), per data field: (record key, check, exact type, widening)
-_fields_read: dict[tuple[type, str], dict[str, tuple[str, Build, Any, Any]]] = {}
-
-
 def field_reader(cls: type, service: str, attr: str) -> tuple[str, Build, Any, Any] | None:
     """How `builder(cls, service)` fills data field `attr`, to read it from a record
     without building the object: (the record key, the check, the type a value is
     held as it is, the builtin an exact int is given to (`str` for an ID) or None).
     `check(record.get(key))` is the value the built object holds (or raises where
     building would). None when `attr` is not a data field."""
-    made = _fields_read.get((cls, service))
-    if made is None:
-        made = _fields_read[(cls, service)] = {
-            name: (key, check, _EXACT.get(annotation), _WIDENERS.get(annotation))
+    return _field_readers(cls, service).get(attr)
+
+
+@cache
+def _field_readers(cls: type, service: str) -> dict[str, tuple[str, Build, Any, Any]]:
+    return {name: (key, check, _EXACT.get(annotation), _WIDENERS.get(annotation))
             for name, key, check, annotation in _readers(cls, service)}
-    return made.get(attr)
 
 
 @cache

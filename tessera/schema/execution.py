@@ -158,7 +158,7 @@ def execution_class(schema: Any) -> type[StrawberryGraphQLCoreExecutionContext]:
     found = readers(schema._schema) if schema.config.default_resolver is getattr else {}
     return type("TesseraExecution", (Execution,),
                 {"readers": found, "collected": LRU(KEPT_OPERATIONS),
-                 "prepared": LRU(KEPT_OPERATIONS)})
+                 "documents": LRU(KEPT_OPERATIONS)})
 
 
 _PLAIN_ARGS = (strawberry.ID, str, int, float, bool)
@@ -248,17 +248,26 @@ def _weak_helpers(executor: Executor[Any]) -> GraphQLResolveInfoHelpers:
     return GraphQLResolveInfoHelpers(gather=gather, track=track)
 
 
+def _kept(store: LRU[Any, tuple[Any, Any]], key: Any, owner: Any,
+          make: Callable[[], Any]) -> Any:
+    """What `store` keeps for `owner` under `key` (an id: checked to be still this
+    owner's, as an id the LRU forgot can be reused), made by `make` at its first use."""
+    kept = store.get(key)
+    if kept is None or kept[0] is not owner:
+        kept = (owner, make())
+        store.put(key, kept)
+    return kept[1]
+
+
 class Execution(StrawberryGraphQLCoreExecutionContext):
     readers: ClassVar[dict[str, dict[str, Reader | Settled]]] = {}
-    # id(operation) -> (the operation, its fragments, what it keeps per selection by
+    # id(operation) -> (the operation, (its fragments, what it keeps per selection by
     # ("fields" or "plan", type, ids of the field nodes), or None when collecting
-    # depends on the request)
-    collected: ClassVar[LRU[int, tuple[Any, Any, dict[Any, Any] | None]]] = \
-        LRU(KEPT_OPERATIONS)
+    # depends on the request))
+    collected: ClassVar[LRU[int, tuple[Any, Any]]] = LRU(KEPT_OPERATIONS)
     # (id(document), operation name) -> (the document, what executing it needs that
     # the document alone decides: `variables.prepared`)
-    prepared: ClassVar[LRU[tuple[int, str | None], tuple[DocumentNode, Prepared | None]]] = \
-        LRU(KEPT_OPERATIONS)
+    documents: ClassVar[LRU[tuple[int, str | None], tuple[Any, Any]]] = LRU(KEPT_OPERATIONS)
 
     @classmethod
     def build(cls, schema: GraphQLSchema, document: DocumentNode, root_value: Any = None,
@@ -273,7 +282,9 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
         fragments) found once per document, and the variables taken as they are
         where coercing would not change them (`variables.quick_variables`). Else,
         and with middleware, graphql-core's own build, errors and all."""
-        ready = cls._prepared(schema, document, operation_name) if middleware is None else None
+        ready: Prepared | None = None if middleware is not None else _kept(
+            cls.documents, (id(document), operation_name), document,
+            lambda: prepared(schema, document, operation_name))
         values = None if ready is None else \
             quick_variables(ready.variables, raw_variable_values or {})
         if ready is None or values is None:
@@ -293,16 +304,6 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
                    hide_suggestions=hide_suggestions, abort_signal=abort_signal, hooks=hooks,
                    **kwargs)
 
-    @classmethod
-    def _prepared(cls, schema: GraphQLSchema, document: DocumentNode,
-                  operation_name: str | None) -> Prepared | None:
-        key = (id(document), operation_name)
-        kept = cls.prepared.get(key)
-        if kept is None or kept[0] is not document:  # (an id the LRU forgot, reused)
-            kept = (document, prepared(schema, document, operation_name))
-            cls.prepared.put(key, kept)
-        return kept[1]
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._kept = self._kept_collections()
@@ -319,13 +320,12 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
     def _kept_collections(self) -> dict[Any, Any] | None:
         """This operation's store of collected subfields, made at its first run;
         None when collecting depends on the request (see the module's notes)."""
-        operation = self.operation
-        kept = self.collected.get(id(operation))
-        if kept is None or kept[0] is not operation:  # (an id the LRU forgot, reused)
-            fixed = fixed_selections(operation, self.fragment_definitions)
-            kept = (operation, self.fragment_definitions, {} if fixed else None)
-            self.collected.put(id(operation), kept)
-        return kept[2]
+        operation, fragments = self.operation, self.fragment_definitions
+        # (the fragments are kept alive with it: the store is keyed by their nodes' ids)
+        found: tuple[Any, dict[Any, Any] | None] = _kept(
+            self.collected, id(operation), operation,
+            lambda: (fragments, {} if fixed_selections(operation, fragments) else None))
+        return found[1]
 
     def collect_subfields(self, return_type: GraphQLObjectType,
                           field_details_list: Any) -> CollectedFields:

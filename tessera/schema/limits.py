@@ -44,6 +44,7 @@ from ..config import LimitSettings
 from ..context import Context
 from ..lru import LRU
 from .cost import CostModel, Rule
+from .variables import Variable, quick_variables, variables_of
 
 T = TypeVar("T")
 
@@ -114,15 +115,22 @@ class _Measure:
 
 
 def _coerced(schema: GraphQLSchema, operation: OperationDefinitionNode,
-             given: dict[str, Any] | None, names: frozenset[str]) -> dict[str, Any] | None:
-    """The variables, with `names` as graphql-core will execute with them (`1000.0`
-    for an Int is 1000, defaults filled in), or None when they cannot be coerced.
-    Only the variables a range or a list size reads are coerced (a key list is only
-    counted, and coercing 500 ids on every request would cost more than the check)."""
+             given: dict[str, Any] | None, analysis: Analysis) -> dict[str, Any] | None:
+    """The variables, with those a range or a list size reads (`analysis.coerce`) as
+    graphql-core will execute with them (`1000.0` for an Int is 1000, defaults filled
+    in), or None when they cannot be coerced. Values that coercing would not change
+    are taken as they are (`variables.quick_variables`, as execution does). Only
+    those variables are coerced (a key list is only counted, and coercing 500 ids on
+    every request would cost more than the check)."""
     raw = dict(given or {})
-    wanted = [d for d in operation.variable_definitions or () if d.variable.name.value in names]
-    if not wanted:
+    if not analysis.coerce:
         return raw
+    if analysis.quick is not None:
+        quick = quick_variables(analysis.quick, raw)
+        if quick is not None:
+            return {**raw, **quick.coerced}
+    wanted = [d for d in operation.variable_definitions or ()
+              if d.variable.name.value in analysis.coerce]
     values = get_variable_values(schema, wanted, raw, max_errors=1)
     return None if isinstance(values, list) else {**raw, **values.coerced}
 
@@ -147,10 +155,11 @@ class Analysis:
     arguments: tuple[tuple[str, str, ValueNode, Rule], ...]  # (field, argument, value, rule)
     cost: int | None  # None when it depends on the variables
     coerce: frozenset[str]  # variables a range check or a list size reads
+    quick: tuple[Variable, ...] | None  # those variables, for `quick_variables`
 
 
-def analyse(document: DocumentNode, operation: OperationDefinitionNode,
-            model: CostModel) -> Analysis:
+def analyse(schema: GraphQLSchema, document: DocumentNode,
+            operation: OperationDefinitionNode, model: CostModel) -> Analysis:
     shape = _Measure(document).selection(operation.selection_set, frozenset())
     arguments = model.arguments(document, operation)
     # The estimate reads variables only for list sizes (a key list's length, a
@@ -162,7 +171,9 @@ def analyse(document: DocumentNode, operation: OperationDefinitionNode,
     coerce = frozenset(node.name.value for _, name, value, rule in arguments
                        if name not in rule.ids
                        for node in _variables_in(value))
-    return Analysis(shape.depth, shape.aliases, arguments, cost, coerce)
+    quick = variables_of(schema, [d for d in operation.variable_definitions or ()
+                                  if d.variable.name.value in coerce])
+    return Analysis(shape.depth, shape.aliases, arguments, cost, coerce, quick)
 
 
 def _variables_in(value: ValueNode) -> list[VariableNode]:
@@ -244,8 +255,8 @@ class LimitState:
         model = self.model
         assert model is not None  # set by build_schema
         analysis = self.analyses.get((query, operation_name),
-                                     lambda: analyse(document, operation, model))
-        values = _coerced(schema, operation, variables, analysis.coerce)
+                                     lambda: analyse(schema, document, operation, model))
+        values = _coerced(schema, operation, variables, analysis)
         if values is None:
             return None  # bad variables: graphql-core reports them, before any call
         check_operation(analysis, values, self.limits)

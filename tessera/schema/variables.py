@@ -23,7 +23,7 @@ not fit. `tests/test_variables.py` compares the two on generated values.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from math import isfinite
 from typing import Any, NamedTuple
 
@@ -39,6 +39,7 @@ from graphql import (
     GraphQLString,
     OperationDefinitionNode,
     Undefined,
+    VariableDefinitionNode,
     is_list_type,
     is_non_null_type,
 )
@@ -49,7 +50,7 @@ from graphql.execution.get_variable_signature import (
 )
 from graphql.execution.values import VariableValues, VariableValueSource
 
-__all__ = ["Prepared", "prepared", "quick_variables"]
+__all__ = ["Prepared", "prepared", "quick_variables", "variables_of"]
 
 GRAPHQL_MIN_INT, GRAPHQL_MAX_INT = -(2 ** 31), 2 ** 31 - 1
 SLOW: Any = object()  # an acceptor's answer for a value graphql-core must coerce
@@ -94,14 +95,24 @@ def prepared(schema: GraphQLSchema, document: DocumentNode,
             fragments[definition.name.value] = FragmentDetails(definition)
     if operation is None:
         return None
+    variables = variables_of(schema, operation.variable_definitions or ())
+    if variables is None:
+        return None
+    return Prepared(operation, fragment_definitions, fragments, variables)
+
+
+def variables_of(schema: GraphQLSchema, definitions: Iterable[VariableDefinitionNode]
+                 ) -> tuple[Variable, ...] | None:
+    """These variable definitions, for `quick_variables`; None where one is not of an
+    input type (graphql-core reports it)."""
     variables: list[Variable] = []
-    for node in operation.variable_definitions or ():
+    for node in definitions:
         signature = get_variable_signature(schema, node)
         if isinstance(signature, GraphQLError):
             return None
         optional = signature.default is None and not is_non_null_type(signature.type)
         variables.append((signature.name, signature, _acceptor(signature.type), optional))
-    return Prepared(operation, fragment_definitions, fragments, tuple(variables))
+    return tuple(variables)
 
 
 def quick_variables(variables: Sequence[Variable], inputs: dict[str, Any]
