@@ -127,6 +127,53 @@ def test_blog_n_plus_one_query_answers_as_graphql_core_does(blog: tuple[Any, str
     assert len(answer["data"]["posts"]) == 100
 
 
+def test_a_lists_linked_field_is_read_for_the_whole_list_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The blog's N+1 query: each post's author is read in one column for the 100
+    posts (the 10 authors' objects found once each), not post by post; the answer
+    is graphql-core's."""
+    from tessera.compose import fields
+
+    calls: list[tuple[int, int | None]] = []
+    made = fields._column
+
+    def counting(*args: Any) -> Any:
+        column = made(*args)
+
+        def counted(parents: list[Any], context: Any) -> Any:
+            out = column(parents, context)
+            calls.append((len(parents), None if out is None else len({id(v) for v in out})))
+            return out
+        return counted
+
+    monkeypatch.setattr(fields, "_column", counting)
+    for served in _served({"graph": {"module": str(BLOG)}}):
+        answer = same_both_ways(served, "{ posts { id title user { id name email } } }")
+    assert len(answer["data"]["posts"]) == 100
+    assert calls == [(100, 10)]
+
+
+def test_a_column_reads_each_distinct_key_once_and_gives_way_on_odd_keys() -> None:
+    """A column finds each distinct key's value once; where a key is not a string or
+    null (`1` and `True` are one dict key but two loader keys), a parent has no key,
+    or a read fails, it answers None and each parent is read on its own."""
+    from operator import itemgetter
+
+    from tessera.compose.fields import _column
+
+    seen: list[str] = []
+    column = _column(itemgetter("k"), lambda context: (lambda key: seen.append(key) or key * 2),
+                     lambda: "none")
+    assert column([{"k": "a"}, {"k": "b"}, {"k": "a"}, {"k": None}], None) == \
+        ["aa", "bb", "aa", "none"]
+    assert seen == ["a", "b"]
+    assert column([{"k": 1}, {"k": True}], None) is None
+    assert column([{"k": "a"}, {}], None) is None
+    failing = _column(itemgetter("k"), lambda context: (lambda key: 1 / 0), None)
+    assert failing([{"k": "a"}], None) is None
+    assert _column(itemgetter("k"), lambda context: str, None)([{"k": None}], None) == [None]
+
+
 class Boom:
     @property
     def label(self) -> str:

@@ -227,6 +227,16 @@ def generated(plan: Plan, *, many: bool) -> Callable[..., Any]:
     return answer
 
 
+def _load_of(read: Reader, below: Below | None) -> Reader | None:
+    """The settled reader behind an entry: the read of an object below, or the load
+    a linked scalar leaf reads its value from; None for a field read in place."""
+    if below is not None:
+        return read
+    inline = getattr(read, "inline", None)
+    return inline.source if isinstance(inline, Leaf) and not isinstance(inline.source, str) \
+        else None
+
+
 class _Writer:
     """Writes the source of a plan's functions; every value the code uses (readers,
     coercions, response names) is a named constant of the module it runs in."""
@@ -247,10 +257,15 @@ class _Writer:
 
     def function(self, name: str, plan: Plan, *, many: bool) -> None:
         nullable, entries = plan
-        row_lines, result = self._row(entries, "s0", depth=0)
+        columns = self._columns(entries) if many else {}
+        row_lines, result = self._row(entries, "s0", depth=0, given=columns)
         if many:
             null_item = ["append(None)", "continue"] if nullable else ["return None"]
-            body = ["out = []", "append = out.append", "for s0 in items:",
+            values = "".join(f", {value}" for value in columns.values())
+            lists = "".join(f", k{index}" for index in columns)
+            loop = f"for s0{values} in zip(items{lists}):" if columns else "for s0 in items:"
+            body = [*self._column_lines(entries, columns), "out = []", "append = out.append",
+                    loop,
                     "    if s0 is None:", *("        " + line for line in null_item),
                     "    if type(s0) not in ORDINARY and odd(s0, is_awaitable):",
                     "        return None",
@@ -262,30 +277,51 @@ class _Writer:
             self.lines.append(f"def {name}(s0, context, is_awaitable):")
         self.lines += ["    " + line for line in body]
 
-    def _row(self, entries: tuple[Entry, ...], source: str,
-             depth: int) -> tuple[list[str], str]:
+    @staticmethod
+    def _columns(entries: tuple[Entry, ...]) -> dict[int, str]:
+        """The entries of a list's items read for the whole list at once: linked
+        fields whose settled reader has a `column` (by entry index: the name of the
+        item's value)."""
+        return {index: f"v0_{index}" for index, (_, read, below) in enumerate(entries)
+                if hasattr(_load_of(read, below), "column")}
+
+    def _column_lines(self, entries: tuple[Entry, ...], columns: dict[int, str]) -> list[str]:
+        """Lines reading each column (`k<index>`: a value per item), item by item
+        where the column cannot be read at once."""
+        lines: list[str] = []
+        for index in columns:
+            _, read, below = entries[index]
+            load = _load_of(read, below)
+            lines += [f"k{index} = {self.name('K', load.column)}(items, context)",  # type: ignore[union-attr]
+                      f"if k{index} is None:",
+                      f"    k{index} = [{self.name('R', load)}(s, context) for s in items]"]
+        return lines
+
+    def _row(self, entries: tuple[Entry, ...], source: str, depth: int,
+             given: dict[int, str] | None = None) -> tuple[list[str], str]:
         """Lines reading one object's fields from `source` into a dict; the dict's
-        expression."""
+        expression. The entries in `given` have been read already (columns)."""
         lines: list[str] = []
         parts: list[str] = []
         for index, (response_name, read, below) in enumerate(entries):
             value = f"v{depth}_{index}"
+            read_already = given is not None and index in given
             parts.append(f"{response_name!r}: {value}")  # a GraphQL name: [_A-Za-z0-9]
             inline = getattr(read, "inline", None)
             if below is None and isinstance(inline, Constant):
                 lines.append(f"{value} = {self.name('C', inline.value)}")
             elif below is None and isinstance(inline, Leaf):
-                lines += self._leaf(inline, source, value)
+                lines += self._leaf(inline, source, value, read_already)
             elif below is None:
                 lines += [f"{value} = {self.name('R', read)}({source}, context)",
                           f"if {value} is SLOW:", "    return None"]
             else:
-                lines += self._below(read, below, source, value, depth)
+                lines += self._below(read, below, source, value, depth, read_already)
         return lines, "{" + ", ".join(parts) + "}"
 
-    def _leaf(self, leaf: Leaf, source: str, value: str) -> list[str]:
-        """Lines taking a leaf's value from `source`, left as it is where the scalar
-        would leave it, else coerced."""
+    def _leaf(self, leaf: Leaf, source: str, value: str, read_already: bool) -> list[str]:
+        """Lines taking a leaf's value from `source` (or as read already), left as
+        it is where the scalar would leave it, else coerced."""
         attr = leaf.source
         if isinstance(attr, str):
             access = (f"{source}.{attr}" if attr.isidentifier()
@@ -293,8 +329,8 @@ class _Writer:
                       f"getattr({source}, {self.name('A', attr)})")
             lines = ["try:", f"    {value} = {access}", "except Exception:", "    return None"]
         else:
-            lines = [f"{value} = {self.name('L', attr)}({source}, context)",
-                     f"if {value} is NOTHING:", "    return None"]
+            lines = [] if read_already else [f"{value} = {self.name('L', attr)}({source}, context)"]
+            lines += [f"if {value} is NOTHING:", "    return None"]
         coerce = [f"{value} = coerced({value}, {self.name('F', leaf.coerce)}, "
                   f"{leaf.nullable})", f"if {value} is SLOW:", "    return None"]
         if leaf.as_is is None:
@@ -303,10 +339,10 @@ class _Writer:
                         *("    " + line for line in coerce)]
 
     def _below(self, read: Reader, below: Below, source: str, value: str,
-               depth: int) -> list[str]:
+               depth: int, read_already: bool) -> list[str]:
         nullable, many, plan = below
-        lines = [f"{value} = {self.name('R', read)}({source}, context)",
-                 f"if {value} is None:",
+        lines = [] if read_already else [f"{value} = {self.name('R', read)}({source}, context)"]
+        lines += [f"if {value} is None:",
                  "    pass" if nullable else "    return None",
                  f"elif {value} is NOTHING or (type({value}) not in ORDINARY "
                  f"and odd({value}, is_awaitable)):",
