@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .compose.graph import Graph
 from .config import Settings, load_settings
 from .gateway import Gateway
-from .observability import tracing
+from .observability import metrics, tracing
 from .observability.logs import configure_logging, write_lines
 from .observability.metrics import metrics_endpoint
 from .resilience.shared import SharedState
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None,
             await backends.aclose()
             await shared.aclose()
             write_lines()  # the request lines still waiting (a worker exits without atexit)
+            metrics.flush()  # and the figures kept since the last flush
 
     landing = endpoint(sorted(aggregator.plans), graphiql=settings.server.graphiql,
                        metrics=True, profile=settings.server.profile)

@@ -318,3 +318,44 @@ async def test_request_lines_still_waiting_are_written_when_the_app_stops(
         assert "tessera.request" not in text_log.readouterr().err
     written = text_log.readouterr().err
     assert "request_id=req-1" in written and "request_id=req-2" in written
+
+
+def test_kept_figures_are_prometheus_clients_own_once_flushed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counts and observations kept in front of prometheus-client (metrics.child) add
+    up, once flushed, to what prometheus-client's own inc and observe give: each
+    bucket, the sum and the count, values on a bound, past the last one, negative
+    or NaN included; nothing reaches the metric before a flush is due."""
+    import math
+
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from tessera.observability import metrics
+
+    registry = CollectorRegistry()
+    made = {name: kind(name, "test", ["l"], registry=registry,
+                       **({"buckets": (0.001, 0.01, 1)} if kind is Histogram else {}))
+            for name, kind in [("direct_calls", Counter), ("kept_calls", Counter),
+                               ("direct_seconds", Histogram), ("kept_seconds", Histogram)]}
+    values = [0.0, 0.001, 0.0011, 0.01, 0.5, 1.0, 3.0, 1e12, -2.0, float("nan"), 0.001]
+    for value in values:
+        made["direct_calls"].labels("a").inc()
+        made["direct_seconds"].labels("a").observe(value)
+        metrics.child(made["kept_calls"], "a").inc()
+        metrics.child(made["kept_seconds"], "a").observe(value)
+
+    def figures(prefix: str) -> dict[str, float]:
+        return {sample.name.replace(prefix, "") + str(sample.labels.get("le")): sample.value
+                for family in registry.collect() for sample in family.samples
+                if sample.name.startswith(prefix) and not sample.name.endswith("_created")}
+
+    monkeypatch.setattr(metrics, "_flushed", [time.monotonic()])
+    metrics.flush_due(idle=False)  # requests in flight, flushed just now: kept
+    assert figures("kept_calls")["_totalNone"] == 0
+    monkeypatch.setattr(metrics, "FLUSH_S", 0.0)
+    metrics.flush_due(idle=False)  # FLUSH_S since the last flush: added
+    direct, kept = figures("direct_seconds"), figures("kept_seconds")
+    assert direct.keys() == kept.keys() and len(direct) == 6
+    for name, value in direct.items():
+        assert value == kept[name] or (math.isnan(value) and math.isnan(kept[name])), name
+    assert figures("kept_calls") == figures("direct_calls") == {"_totalNone": len(values)}

@@ -21,6 +21,7 @@ from typing import Any
 from . import logs, metrics, tracing
 
 REFUSED = frozenset({403, 405, 406, 413, 415, 429})
+_active = [0]  # requests in flight in this process (metrics are flushed when none is)
 
 
 @dataclass
@@ -61,10 +62,12 @@ class observe:  # lower case: used as `with observe(...) as seen`, as it was a f
     def __enter__(self) -> Seen:
         self._started = time.perf_counter()
         metrics.IN_FLIGHT.inc()
+        _active[0] += 1
         try:
             self._span.__enter__()
         except BaseException:
             metrics.IN_FLIGHT.dec()
+            _active[0] -= 1
             raise
         return self._seen
 
@@ -73,7 +76,9 @@ class observe:  # lower case: used as `with observe(...) as seen`, as it was a f
             self._span.__exit__(kind, error, trace)
         finally:
             metrics.IN_FLIGHT.dec()
+            _active[0] -= 1
         if kind is not None:  # the endpoint failed: counted and logged by the server
+            metrics.flush_due(idle=not _active[0])
             return
         seen = self._seen
         seconds = time.perf_counter() - self._started
@@ -84,3 +89,4 @@ class observe:  # lower case: used as `with observe(...) as seen`, as it was a f
         logs.log_request(kind=seen.kind, status=seen.status, operation=seen.operation,
                          outcome=seen.outcome, duration_ms=round(seconds * 1000, 1),
                          backend_calls=seen.calls, **seen.fields)
+        metrics.flush_due(idle=not _active[0])
