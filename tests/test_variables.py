@@ -169,6 +169,8 @@ KEYS = st.lists(st.text(max_size=4) | st.from_regex(r"[A-Za-z0-9]{1,6}", fullmat
 @given(KEYS)
 def test_a_batch_url_is_each_key_encoded_and_joined(keys: list[str]) -> None:
     assert key_list("/p", "ids", keys) == "/p?ids=" + ",".join(encode(k) for k in keys)
+    assert key_list("/p?a=1", "id", keys, repeat=True) == \
+        "/p?a=1&" + "&".join(f"id={encode(k)}" for k in keys)
 
 
 def chunked(keys: list[str], size: int) -> list[list[str]]:

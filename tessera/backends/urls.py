@@ -81,10 +81,13 @@ def key_list(path: str, param: str, keys: list[str], *, repeat: bool = False) ->
     """
     name = quote(param, safe="")
     joiner = "&" if "?" in path else "?"
-    if repeat:
-        return path + joiner + "&".join(f"{name}={encode(k)}" for k in keys)
     listed = ",".join(keys)
-    if not _all_plain(listed, keys):
+    plain = _all_plain(listed, keys)
+    if repeat:
+        if plain:
+            return f"{path}{joiner}{name}=" + f"&{name}=".join(keys)
+        return path + joiner + "&".join(f"{name}={encode(k)}" for k in keys)
+    if not plain:
         listed = ",".join([encode(k) for k in keys])
     return f"{path}{joiner}{name}={listed}"
 
