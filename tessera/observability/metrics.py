@@ -68,8 +68,8 @@ _children: dict[tuple[str, ...], Any] = {}
 
 def child(metric: Any, *labels: str) -> Any:
     """`metric.labels(*labels)`, made once (labels() takes a lock and builds a key on
-    every call; here a call is a dict lookup); for a counter or histogram, kept
-    (`Kept`) in front of it. The label sets are bounded: services, outcomes,
+    every call; here a call is a dict lookup); for a counter or histogram, with a
+    `Count` or `Observed` in front of it. The label sets are bounded: services, outcomes,
     kinds, and at most MAX_OPERATIONS operation names."""
     key = (metric._name, *labels)
     found = _children.get(key)
@@ -82,8 +82,8 @@ def child(metric: Any, *labels: str) -> Any:
 
 # What has been counted and observed since the last flush: each figure is kept as
 # plain numbers where it is made (a backend call, a batch, a request: one method
-# call, where prometheus-client's inc and observe are five to eight, a lock each
-# and a loop over the buckets, ~5 % of a request's CPU with four backend calls)
+# call, where prometheus-client's inc and observe are four to eight, a lock each
+# and a loop over the buckets; ~9 us of a request with four backend calls)
 # and added to prometheus-client's own child in one step by `flush`: before
 # /metrics is read, after a request when none is left in flight, and at least
 # every FLUSH_S under load (with several workers each worker's figures are
