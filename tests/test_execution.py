@@ -169,9 +169,10 @@ def test_a_column_reads_each_distinct_key_once_and_gives_way_on_odd_keys() -> No
     assert seen == ["a", "b"]
     assert column([{"k": 1}, {"k": True}], None) is None
     assert column([{"k": "a"}, {}], None) is None
-    failing = _column(itemgetter("k"), lambda context: (lambda key: 1 / 0), None)
+    failing = _column(itemgetter("k"), lambda context: (lambda key: 1 / 0), lambda: None)
     assert failing([{"k": "a"}], None) is None
-    assert _column(itemgetter("k"), lambda context: str, None)([{"k": None}], None) == [None]
+    nulls = _column(itemgetter("k"), lambda context: str, lambda: None)
+    assert nulls([{"k": None}], None) == [None]
 
 
 class Boom:

@@ -261,10 +261,10 @@ class _Writer:
         row_lines, result = self._row(entries, "s0", depth=0, given=columns)
         if many:
             null_item = ["append(None)", "continue"] if nullable else ["return None"]
-            values = "".join(f", {value}" for value in columns.values())
+            values = "".join(f", v0_{index}" for index in columns)  # as _row names them
             lists = "".join(f", k{index}" for index in columns)
             loop = f"for s0{values} in zip(items{lists}):" if columns else "for s0 in items:"
-            body = [*self._column_lines(entries, columns), "out = []", "append = out.append",
+            body = [*self._column_lines(columns), "out = []", "append = out.append",
                     loop,
                     "    if s0 is None:", *("        " + line for line in null_item),
                     "    if type(s0) not in ORDINARY and odd(s0, is_awaitable):",
@@ -278,27 +278,25 @@ class _Writer:
         self.lines += ["    " + line for line in body]
 
     @staticmethod
-    def _columns(entries: tuple[Entry, ...]) -> dict[int, str]:
+    def _columns(entries: tuple[Entry, ...]) -> dict[int, Reader]:
         """The entries of a list's items read for the whole list at once: linked
-        fields whose settled reader has a `column` (by entry index: the name of the
-        item's value)."""
-        return {index: f"v0_{index}" for index, (_, read, below) in enumerate(entries)
-                if hasattr(_load_of(read, below), "column")}
+        fields whose settled reader has a `column` (that reader, by entry index)."""
+        loads = {index: _load_of(read, below) for index, (_, read, below) in enumerate(entries)}
+        return {index: load for index, load in loads.items()
+                if load is not None and hasattr(load, "column")}
 
-    def _column_lines(self, entries: tuple[Entry, ...], columns: dict[int, str]) -> list[str]:
+    def _column_lines(self, columns: dict[int, Reader]) -> list[str]:
         """Lines reading each column (`k<index>`: a value per item), item by item
         where the column cannot be read at once."""
         lines: list[str] = []
-        for index in columns:
-            _, read, below = entries[index]
-            load = _load_of(read, below)
-            lines += [f"k{index} = {self.name('K', load.column)}(items, context)",  # type: ignore[union-attr]
-                      f"if k{index} is None:",
+        for index, load in columns.items():
+            column = self.name("K", load.column)  # type: ignore[attr-defined]
+            lines += [f"k{index} = {column}(items, context)", f"if k{index} is None:",
                       f"    k{index} = [{self.name('R', load)}(s, context) for s in items]"]
         return lines
 
     def _row(self, entries: tuple[Entry, ...], source: str, depth: int,
-             given: dict[int, str] | None = None) -> tuple[list[str], str]:
+             given: dict[int, Reader] | None = None) -> tuple[list[str], str]:
         """Lines reading one object's fields from `source` into a dict; the dict's
         expression. The entries in `given` have been read already (columns)."""
         lines: list[str] = []
