@@ -12,6 +12,7 @@ import pytest
 from conftest import Recorder, gateway, gql
 from faults import FaultServer
 
+from tessera import loaders
 from tessera.backends import CallScope
 from tessera.loaders import _Loader
 from tessera.loaders.batching import Batcher
@@ -63,12 +64,12 @@ async def test_a_request_dispatches_when_its_own_work_goes_quiet() -> None:
     for _ in range(5):  # the request still executing objects: its loads wait
         batcher.worked()
         await asyncio.sleep(0)  # one loop iteration
-        assert loader._queue
+        assert loader.queued
     second = loader.load("b")
     for _ in range(3):  # another request's work does not hold this one back
         other.worked()
         await asyncio.sleep(0)
-    assert not loader._queue
+    assert not loader.queued
     assert await first == "A" and await second == "B"
     assert batches == [["a", "b"]]
 
@@ -98,7 +99,6 @@ async def test_a_batch_is_fetched_in_the_loop_pass_that_dispatches_it() -> None:
 
 async def test_a_wait_on_a_load_resumes_in_the_pass_after_its_batch_settles_it() -> None:
     # the wait's done-callback took a pass of its own before waking it
-    from tessera import loaders
 
     loop = asyncio.get_running_loop()
     gate: asyncio.Future[None] = loop.create_future()
@@ -114,9 +114,12 @@ async def test_a_wait_on_a_load_resumes_in_the_pass_after_its_batch_settles_it()
 
     loader = _Loader(Gated(), None, CallScope(), Batcher())  # type: ignore[arg-type]
     future = loader.load("a")
+    waits = loader.want(["a"])
+    assert len(waits) == 1
 
     async def wait() -> None:
-        assert await loaders.settle([future]) == ["a"]
+        await loaders.wait_all(waits)
+        assert loader.values(["a"]) == ["a"]
         resumed.append(passes)
 
     waiting = asyncio.create_task(wait())
@@ -127,12 +130,13 @@ async def test_a_wait_on_a_load_resumes_in_the_pass_after_its_batch_settles_it()
         passes += 1
         await asyncio.sleep(0)
     assert resumed == [2]  # pass 1: the batch settles the load; pass 2: the wait
+    assert future.done() and future.result() == "a"  # load()'s future, set in pass 1
     await waiting
     assert not loaders._WAITING
 
 
 async def test_a_none_key_is_refused_and_the_keys_before_it_still_load() -> None:
-    """load_all(["a", None]) raises (as aiodataloader's load(None) does), and "a",
+    """want(["a", None]) raises (as aiodataloader's load(None) does), and "a",
     already cached, is still fetched: a later load of it must not wait forever."""
     batches: list[list[Any]] = []
 
@@ -145,7 +149,7 @@ async def test_a_none_key_is_refused_and_the_keys_before_it_still_load() -> None
 
     loader = _Loader(Upper(), None, CallScope(), Batcher())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="None"):
-        loader.load_all(["a", None])
+        loader.want(["a", None])
     assert await asyncio.wait_for(loader.load("a"), 1) == "A"
     assert batches == [["a"]]
 
@@ -281,21 +285,102 @@ async def test_a_real_backends_cookie_is_never_sent_back() -> None:
 
 
 async def test_a_request_that_stops_waiting_leaves_a_shared_load_alone() -> None:
-    """settle() waits for loads other fields (and other waiters) share: cancelling one
-    waiter must not cancel the load, and a failed load is a value, not a raise."""
-    from tessera import loaders
-    from tessera.loaders import settle
+    """wait_all() waits for batches other fields (and other waiters) share: cancelling
+    one waiter must not cancel the batch, and a key that failed is a value, not a
+    raise."""
 
     loop = asyncio.get_running_loop()
-    shared, failing = loop.create_future(), loop.create_future()
-    first = asyncio.create_task(settle([shared]))
-    second = asyncio.create_task(settle([shared, failing]))
-    await asyncio.sleep(0)
+    gate: asyncio.Future[None] = loop.create_future()
+
+    class Gated:
+        label = "test:gated"
+
+        async def fetch(self, client: Any, keys: list[Any], scope: Any) -> list[Any]:
+            await gate
+            return [ValueError("backend said no") if key == "bad" else key for key in keys]
+
+    loader = _Loader(Gated(), None, CallScope(), Batcher())  # type: ignore[arg-type]
+    waits = loader.want(["kept", "bad", "kept"])
+    assert len(waits) == 1  # one batch for both keys
+    first = asyncio.create_task(loaders.wait_all(waits))
+    second = asyncio.create_task(loaders.wait_all(waits))
+    for _ in range(3):
+        await asyncio.sleep(0)
     first.cancel()
     await asyncio.gather(first, return_exceptions=True)
-    assert first.cancelled() and not shared.done()
-    shared.set_result("kept")
-    failing.set_exception(ValueError("backend said no"))
-    kept, error = await second
+    assert first.cancelled() and not waits[0].done()
+    gate.set_result(None)
+    await second
+    kept, error = loader.values(["kept", "bad"])
     assert kept == "kept" and isinstance(error, ValueError)
+    assert loader.want(["kept", "bad"]) == []  # settled: nothing to wait for, no call
     assert not loaders._WAITING  # nothing kept for the waits that ended
+
+
+async def test_a_wait_on_several_batches_ends_with_the_last_and_leaves_them_alone() -> None:
+    """wait_all() on batches of two loaders: one wait for both (not woken by the
+    first to settle), and a wait given up leaves the batches to settle for others."""
+
+    loop = asyncio.get_running_loop()
+    gates: dict[str, asyncio.Future[None]] = {n: loop.create_future() for n in "ab"}
+
+    class Gated:
+        def __init__(self, name: str) -> None:
+            self.label = f"test:{name}"
+            self.name = name
+
+        async def fetch(self, client: Any, keys: list[Any], scope: Any) -> list[Any]:
+            await gates[self.name]
+            return [f"{self.name}{key}" for key in keys]
+
+    batcher = Batcher()
+    first = _Loader(Gated("a"), None, CallScope(), batcher)  # type: ignore[arg-type]
+    second = _Loader(Gated("b"), None, CallScope(), batcher)  # type: ignore[arg-type]
+    waits = first.want(["1"]) + second.want(["1", "2"])
+    assert len(waits) == 2
+    both = asyncio.create_task(loaders.wait_all(waits))
+    given_up = asyncio.create_task(loaders.wait_all(waits))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    gates["a"].set_result(None)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert waits[0].done() and not both.done()  # the first batch alone does not end it
+    given_up.cancel()
+    await asyncio.gather(given_up, return_exceptions=True)
+    assert not waits[1].done()
+    gates["b"].set_result(None)
+    await asyncio.wait_for(both, 1)
+    assert first.values(["1"]) == ["a1"] and second.values(["2", "1"]) == ["b2", "b1"]
+    assert not loaders._WAITING
+
+
+async def test_a_batch_that_fails_as_a_whole_fails_each_key_and_keeps_none() -> None:
+    """A fetch that raises (or answers the wrong number of values): every key of the
+    batch reads the failure, load() futures included, and asked for again a key
+    is loaded again."""
+    calls: list[list[Any]] = []
+
+    class Flaky:
+        label = "test:flaky"
+
+        async def fetch(self, client: Any, keys: list[Any], scope: Any) -> list[Any]:
+            calls.append(keys)
+            if len(calls) == 1:
+                raise RuntimeError("the backend said no")
+            if len(calls) == 2:
+                return keys[:1]  # one value short
+            return [key.upper() for key in keys]
+
+    loader = _Loader(Flaky(), None, CallScope(), Batcher())  # type: ignore[arg-type]
+    future = loader.load("a")
+    await loaders.wait_all(loader.want(["a", "b"]))
+    assert future.done() and isinstance(future.exception(), RuntimeError)
+    assert [type(v) for v in loader.values(["a", "b"])] == [RuntimeError, RuntimeError]
+    assert loader.settled("a", "not kept") == "not kept"
+    await loaders.wait_all(loader.want(["b", "a"]))
+    assert [type(v) for v in loader.values(["a", "b"])] == [TypeError, TypeError]
+    await loaders.wait_all(loader.want(["a", "b"]))
+    assert loader.values(["a", "b"]) == ["A", "B"]
+    assert await loader.load("a") == "A"
+    assert calls == [["a", "b"], ["b", "a"], ["a", "b"]]

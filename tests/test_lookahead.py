@@ -139,21 +139,19 @@ async def test_an_object_read_in_place_is_built_once_per_request_and_load() -> N
     request builds its own; a failed or stale load is left to the resolver."""
     from types import SimpleNamespace
 
+    from tessera.backends import CallScope
     from tessera.compose.fields import NOTHING
+    from tessera.loaders import _Loader
+    from tessera.loaders.batching import Batcher
     from tessera.resilience import Stale
 
     link = links_of(OrderItem)["product"]
     read = link.settled_reader()
     assert read is not None
-    loop = asyncio.get_running_loop()
 
-    def request(value: object, error: Exception | None = None) -> SimpleNamespace:
-        future = loop.create_future()
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(value)
-        loader = SimpleNamespace(_cache={link.binding.key_of("1", link.constants): future})
+    def request(value: object) -> SimpleNamespace:
+        loader = _Loader(link.binding, None, CallScope(), Batcher())
+        loader.prime(link.binding.key_of("1", link.constants), value)
         return SimpleNamespace(loaders={link.binding: loader}, memo={})
 
     record = {"id": "1", "name": "Green Tea", "price": 4.5, "description": None}
@@ -165,7 +163,7 @@ async def test_an_object_read_in_place_is_built_once_per_request_and_load() -> N
     assert read(items[1], one) is first
     again = read(items[0], other)
     assert again is not first and again == first
-    assert read(items[0], request(None, RuntimeError("refused"))) is NOTHING
+    assert read(items[0], request(RuntimeError("refused"))) is NOTHING
     assert read(items[0], request(Stale(record, "products", 3.0))) is NOTHING
 
 

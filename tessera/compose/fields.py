@@ -40,7 +40,7 @@ from strawberry.types import Info
 from strawberry.types.base import StrawberryList, StrawberryOptional, get_object_definition
 
 from ..errors import BackendBadResponse
-from ..loaders import load_all, settle, settled
+from ..loaders import _done, wait_all
 from ..resilience import Stale
 from .binding import Rest
 from .lookahead import early_plans, fresh, prefetch, prefetch_plans, record_plans, start
@@ -163,9 +163,9 @@ class Link:
         def value_of(context: Any, memo: dict[Any, Any], raw: Any) -> Any:
             key = loader_key(raw)
             if objects:  # built once per load and request (100 posts, 10 authors): a
-                # load that settled stays so for the request (a loader drops only a
-                # failed batch's futures, and neither a failure nor a stale answer
-                # is kept here), so its key alone finds it again
+                # load that settled stays so for the request (a loader drops only
+                # the keys of a batch that failed as a whole, and neither a failure
+                # nor a stale answer is kept here), so its key alone finds it again
                 found = memo.get((me, key), NOTHING)
                 if found is not NOTHING:
                     return found
@@ -299,17 +299,15 @@ def _parameter(name: str, arg: Arg) -> inspect.Parameter:
 
 
 _KEY_TYPES = frozenset({str, type(None)})
+_UNREAD = (BaseException, Stale)  # a settled load a reader leaves to the resolver
 
 
 def _loaded(loader: Any, key: Hashable) -> Any:
     """The value of the loader's finished load for `key`; NOTHING where there is none
     to read as it is (not finished, failed, cancelled, or a stale answer, which the
     resolver reports)."""
-    future = settled(loader, key)
-    if future is None or future.cancelled() or future.exception() is not None:
-        return NOTHING
-    value = future.result()
-    return NOTHING if isinstance(value, Stale) else value
+    value = loader.settled(key, NOTHING)
+    return NOTHING if isinstance(value, _UNREAD) else value
 
 
 def _column(of: Callable[[Any], Any], value_for: Callable[[Any], Callable[[Any], Any]],
@@ -347,10 +345,12 @@ def _resolve(spec: Link, root: Any, info: Info, kwargs: dict[str, Any]) -> Any:
     if got is None:
         return spec.finish(None)
     key = spec.binding.key_of(got, values)
-    future = settled(loader, key)
-    if future is None:
+    found = loader.settled(key, NOTHING)
+    if found is NOTHING:
         return _one(spec, info, loader, key, str(got))
-    result = spec.finish(fresh(info, future.result()))
+    if isinstance(found, BaseException):
+        raise found
+    result = spec.finish(fresh(info, found))
     if spec.target is None:  # a scalar: nothing below it to prefetch
         return result
     plans = prefetch_plans(info, spec, [result])
@@ -364,25 +364,30 @@ async def _then(pending: Any, result: Any) -> Any:
 
 async def _one(spec: Link, info: Info, loader: Any, key: Hashable, raw: str) -> Any:
     early = early_plans(info, spec, [raw])
-    future = loader.load(key)
+    wait = loader.want_one(key)
     if early:
-        await settle([future, *start(info, early)])
-    value = fresh(info, await future)
+        await wait_all([*start(info, early), *([wait] if wait is not None else ())])
+    elif wait is not None:
+        await _done(wait)
+    value = loader.value(key)
+    if isinstance(value, BaseException):
+        raise value
+    value = fresh(info, value)
     ahead = await _sent(info, spec, [value], early)
-    try:
-        result = spec.finish(value)
-    except BaseException:
-        _leave(ahead)
-        raise
+    result = spec.finish(value)
     await _children(info, spec, [result], early, ahead)
     return result
 
 
 async def _many(spec: Link, info: Info, loader: Any, keys: list[Hashable],
                 raw: list[str]) -> list[Any]:
-    loads = load_all(loader, keys)
+    waits = loader.want(keys)
     early = early_plans(info, spec, raw)
-    values = (await settle(loads + start(info, early)))[:len(loads)]
+    if early:
+        waits += start(info, early)
+    if waits:
+        await wait_all(waits)
+    values = loader.values(keys)
     values = [fresh(info, value, index) if isinstance(value, Stale) else value
               for index, value in enumerate(values)]
     ahead = await _sent(info, spec, values, early)
@@ -425,19 +430,7 @@ async def _children(info: Info, spec: Link, results: list[Any], early: list[Any]
         if plans:
             await prefetch(info, plans)
     elif ahead:
-        await settle(ahead)
-
-
-def _leave(loads: list[asyncio.Future[Any]] | None) -> None:
-    """Loads started for objects that then failed to build: nobody reads them, and
-    a failure of theirs is not reported as never retrieved."""
-    for future in loads or ():
-        future.add_done_callback(_retrieved)
-
-
-def _retrieved(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
+        await wait_all(ahead)
 
 
 def _builder(spec: Link) -> Callable[[Any], Any]:

@@ -5,7 +5,7 @@ task per item; for `products(ids: [100 ids]) { stock }` that is 100 tasks for
 one inventory call, most of the request's CPU. Instead, a linked field that
 returns objects first starts the loads their selected linked fields will need
 (`prefetch`), awaits them together (the same hop those fields would have taken),
-and those fields then read the settled loader future synchronously. A field
+and those fields then read the settled loads synchronously. A field
 whose load was not prefetched still returns an awaitable, so the answer never
 depends on the lookahead; only its cost does.
 
@@ -46,7 +46,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 from strawberry.types.base import StrawberryList, StrawberryOptional, get_object_definition
 
-from ..loaders import load_all, settle
+from ..loaders import wait_all
 from ..resilience import Stale
 from .records import field_reader
 
@@ -330,16 +330,16 @@ def _flat(values: Iterable[Any]) -> list[Any]:
 
 
 def start(info: Info, plans: Sequence[Plan]) -> list[asyncio.Future[Any]]:
-    """Start loading these keys (failures stay in the loaders, for each field): their
-    futures, each once (100 posts by 10 authors are 10 loads to wait for, not 100)."""
+    """Start loading these keys (failures stay in the loaders, for each field): the
+    futures of the batches they wait for, each once."""
     loaders = info.context.loaders
-    return list(dict.fromkeys(future for link, keys in plans
-                              for future in load_all(loaders[link.binding], keys)))
+    waits = [wait for link, keys in plans for wait in loaders[link.binding].want(keys)]
+    return list(dict.fromkeys(waits)) if len(waits) > 1 else waits
 
 
 async def prefetch(info: Info, plans: Sequence[Plan]) -> None:
     """Load these keys together and wait for them."""
-    await settle(start(info, plans))
+    await wait_all(start(info, plans))
 
 
 def fresh(info: Info, value: Any, index: int | None = None) -> Any:
