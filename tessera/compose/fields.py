@@ -40,7 +40,7 @@ from strawberry.types import Info
 from strawberry.types.base import StrawberryList, StrawberryOptional, get_object_definition
 
 from ..errors import BackendBadResponse
-from ..loaders import _done, wait_all
+from ..loaders import wait_all
 from ..resilience import Stale
 from .binding import Rest
 from .lookahead import early_plans, fresh, prefetch, prefetch_plans, record_plans, start
@@ -365,10 +365,11 @@ async def _then(pending: Any, result: Any) -> Any:
 async def _one(spec: Link, info: Info, loader: Any, key: Hashable, raw: str) -> Any:
     early = early_plans(info, spec, [raw])
     wait = loader.want_one(key)
-    if early:
-        await wait_all([*start(info, early), *([wait] if wait is not None else ())])
-    elif wait is not None:
-        await _done(wait)
+    waits = start(info, early) if early else []
+    if wait is not None:
+        waits.append(wait)
+    if waits:
+        await wait_all(waits)
     value = loader.value(key)
     if isinstance(value, BaseException):
         raise value

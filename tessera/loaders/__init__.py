@@ -156,8 +156,8 @@ class _Loader(DataLoader[Any, Any]):
     async def _batch(self, batch: _Batch) -> None:
         keys = batch.keys
         binding = self._binding
-        metrics.child(metrics.BATCH_SIZE, binding.label).observe(len(keys))
-        try:
+        try:  # whatever happens, `_settle` ends the waits on this batch
+            metrics.child(metrics.BATCH_SIZE, binding.label).observe(len(keys))
             if tracing.active:
                 with tracing.span(f"loader {binding.label}", {"tessera.keys": len(keys)}):
                     values = await binding.fetch(self._client, keys, self._scope)
@@ -187,13 +187,10 @@ class _Loader(DataLoader[Any, Any]):
         here, not by a done-callback a loop pass later."""
         for key, future in batch.loads:
             _fill(future, self.value(key))
-        done = batch.done
-        waiters = _WAITING.pop(done, None) if _WAITING else None
-        if waiters is not None:
-            done.remove_done_callback(_wake_waiters)
-        done.set_result(None)
-        if waiters is not None:
-            _wake(waiters)
+        batch.done.set_result(None)
+        for waiter in _WAITING.pop(batch.done, ()) if _WAITING else ():
+            if not waiter.done():
+                waiter.set_result(None)
 
     # DataLoader's interface, on this loader's own cache
 
@@ -299,18 +296,18 @@ class Loaders:
         return made(binding, self.backends.clients[binding.backend], self.scope, self.batcher)
 
 
-async def wait_all(futures: Sequence[asyncio.Future[Any]]) -> None:
-    """Once every one of these futures is done (batches' futures: `_Loader.want`),
-    without gather's wrapper future and its callback per future, and without
-    taking their outcomes or cancelling them if this task is cancelled (loads are
-    shared)."""
+async def wait_all(futures: Sequence[asyncio.Future[None]]) -> None:
+    """Once every one of these batches' futures (`_Loader.want`) is done, without
+    gather's wrapper future and its callback per future, and without cancelling
+    them if this task is cancelled (loads are shared)."""
     left = [future for future in futures if not future.done()]
     if left:
         await _done(*left)
 
 
 # a batch's future -> the waiters of the tasks waiting for it (`_done`): the batch
-# wakes them in its own step (`_Loader._settle`)
+# wakes them in its own step (`_Loader._settle`, which always runs: a batch's
+# future is set nowhere else)
 _WAITING: dict[asyncio.Future[Any], list[Any]] = {}  # waiters and countdowns
 
 
@@ -333,21 +330,16 @@ class _Countdown:
             self.waiter.set_result(None)
 
 
-async def _done(*futures: asyncio.Future[Any]) -> None:
-    """Wait until all of `futures` are done, without taking their outcomes or
-    cancelling them if this task is cancelled: `asyncio.wait(futures)` without its
-    sets, counters and timeout handling. The wait has its own waiter, woken by the
-    batch that settles the last of them as it does so; a done-callback (kept for
-    futures settled otherwise) runs a loop pass later, behind other requests'
-    callbacks."""
+async def _done(*futures: asyncio.Future[None]) -> None:
+    """Wait until all of these batches' futures are done, without cancelling them
+    if this task is cancelled: `asyncio.wait(futures)` without its sets, counters
+    and timeout handling. The wait has one waiter, woken by the batch that settles
+    the last of them as it does so (a done-callback would run a loop pass later,
+    behind other requests' callbacks)."""
     waiter: asyncio.Future[None] = futures[0].get_loop().create_future()
     countdown = _Countdown(waiter, len(futures))
     for future in futures:
-        waiters: list[Any] | None = _WAITING.get(future)
-        if waiters is None:
-            waiters = _WAITING[future] = []
-            future.add_done_callback(_wake_waiters)
-        waiters.append(countdown)
+        _WAITING.setdefault(future, []).append(countdown)
     try:
         await waiter
     finally:
@@ -358,18 +350,6 @@ async def _done(*futures: asyncio.Future[Any]) -> None:
                     waiters.remove(countdown)
                     if not waiters:
                         del _WAITING[future]
-                        future.remove_done_callback(_wake_waiters)
-
-
-def _wake_waiters(future: asyncio.Future[Any]) -> None:
-    """The done-callback: for a future settled other than by its batch."""
-    _wake(_WAITING.pop(future, ()))
-
-
-def _wake(waiters: Iterable[Any]) -> None:
-    for waiter in waiters:
-        if not waiter.done():
-            waiter.set_result(None)
 
 
 def make_loaders(backends: Backends, scope: CallScope, named: dict[str, Rest] | None = None,
