@@ -188,9 +188,8 @@ class _Loader(DataLoader[Any, Any]):
         for key, future in batch.loads:
             _fill(future, self.value(key))
         batch.done.set_result(None)
-        for waiter in _WAITING.pop(batch.done, ()) if _WAITING else ():
-            if not waiter.done():
-                waiter.set_result(None)
+        for countdown in _WAITING.pop(batch.done, ()):
+            countdown.settled()
 
     # DataLoader's interface, on this loader's own cache
 
@@ -305,15 +304,9 @@ async def wait_all(futures: Sequence[asyncio.Future[None]]) -> None:
         await _done(*left)
 
 
-# a batch's future -> the waiters of the tasks waiting for it (`_done`): the batch
-# wakes them in its own step (`_Loader._settle`, which always runs: a batch's
-# future is set nowhere else)
-_WAITING: dict[asyncio.Future[Any], list[Any]] = {}  # waiters and countdowns
-
-
 class _Countdown:
-    """A wait's waiter on each of the futures it waits for: woken when the last of
-    them is done (one wake-up of its task, not one per future)."""
+    """One wait on several batches' futures: its waiter is set when the last of them
+    is done (one wake-up of its task, not one per future)."""
 
     __slots__ = ("left", "waiter")
 
@@ -321,13 +314,17 @@ class _Countdown:
         self.waiter = waiter
         self.left = left
 
-    def done(self) -> bool:
-        return self.waiter.done()
-
-    def set_result(self, _: None) -> None:
+    def settled(self) -> None:
+        """One of its futures is done (a waiter already cancelled is left alone)."""
         self.left -= 1
-        if not self.left:
+        if not self.left and not self.waiter.done():
             self.waiter.set_result(None)
+
+
+# a batch's future -> the waits on it (`_done`): the batch counts them down in its
+# own step (`_Loader._settle`, which always runs: a batch's future is set nowhere
+# else)
+_WAITING: dict[asyncio.Future[None], list[_Countdown]] = {}
 
 
 async def _done(*futures: asyncio.Future[None]) -> None:
@@ -345,10 +342,10 @@ async def _done(*futures: asyncio.Future[None]) -> None:
     finally:
         if countdown.left:  # leaving before all were done
             for future in futures:
-                waiters = _WAITING.get(future)
-                if waiters is not None and countdown in waiters:
-                    waiters.remove(countdown)
-                    if not waiters:
+                waits = _WAITING.get(future)
+                if waits is not None and countdown in waits:
+                    waits.remove(countdown)
+                    if not waits:
                         del _WAITING[future]
 
 
