@@ -4,6 +4,8 @@ answers like a service would."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -204,6 +206,35 @@ def test_a_broken_fixture_file_stops_start_up_naming_it(tmp_path: Path) -> None:
                           text=True, timeout=60)
     assert done.returncode == 2
     assert "fixture file posts.json" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_fixture_services_answer_json_as_starlette_writes_it(tmp_path: Path) -> None:
+    """The demo services encode with orjson (DemoJSON): the bytes Starlette's
+    JSONResponse writes (an exponent's zeros aside: 1e-7 for 1e-07), and a value
+    orjson refuses (an integer past 64 bits) still served."""
+    from starlette.responses import JSONResponse
+
+    from tessera.compose import fixtures
+    from tessera.demo.fixtures import DemoJSON
+
+    records = [{"id": 1, "name": "Zoë ✓", "price": 0.1, "tags": ["a", None],
+                "nested": {"ok": True, "n": -3, "f": 1e-7}},
+               {"id": 2, "name": "big", "count": 2 ** 70}]
+    for value in (records[:1], records, {"A1": 120}, {"error": "not found"}):
+        ours, theirs = DemoJSON(value).body, JSONResponse(value).body
+        assert ours.replace(b"1e-7", b"1e-07") == theirs
+        assert json.loads(ours) == value
+    (tmp_path / "things.json").write_text(json.dumps({"things": records}))
+    app = fixtures(tmp_path).make()["things"]
+
+    async def ask() -> tuple[httpx.Response, httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://things.demo") as client:
+            return await client.get("/things/2"), await client.get("/things?id=1")
+
+    big, one = asyncio.run(ask())
+    assert big.status_code == 200 and big.json()["count"] == 2 ** 70
+    assert one.content == DemoJSON(records[:1]).body and one.json() == records[:1]
 
 
 @strawberry.type

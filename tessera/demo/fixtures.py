@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -34,6 +35,21 @@ from starlette.types import ASGIApp
 
 if TYPE_CHECKING:
     from ..compose.graph import Demo
+
+
+class DemoJSON(JSONResponse):
+    """The demo services' JSON answer: Starlette's JSONResponse (compact, UTF-8),
+    encoded by orjson (100 products: ~11 us against ~128), the same bytes but for
+    an exponent's zeros (1e-7 where json writes 1e-07). A demo service's work is
+    done within its latency, but its one core reads the calls that arrive during
+    that work only after it: their latency starts that much later. A value orjson
+    refuses (an integer past 64 bits) takes json's way."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:  # orjson.JSONEncodeError is one
+            return super().render(content)
 
 
 def fixtures(folder: Path | str) -> Demo:
@@ -89,7 +105,7 @@ def _field_for(param: str, sample: Mapping[str, Any]) -> str:
 def _list_endpoints(records: list[dict[str, Any]]) -> tuple[Any, Any]:
     sample = records[0] if records else {}
 
-    async def many(request: Request) -> JSONResponse:
+    async def many(request: Request) -> DemoJSON:
         chosen = records
         for param in dict.fromkeys(request.query_params.keys()):
             if param == "limit":
@@ -99,22 +115,22 @@ def _list_endpoints(records: list[dict[str, Any]]) -> tuple[Any, Any]:
         limit = request.query_params.get("limit")
         if limit is not None:
             if not limit.isdigit():
-                return JSONResponse({"error": "limit must be a number"}, 400)
+                return DemoJSON({"error": "limit must be a number"}, 400)
             chosen = chosen[:int(limit)]
-        return JSONResponse(chosen)
+        return DemoJSON(chosen)
 
-    async def one(request: Request) -> JSONResponse:
+    async def one(request: Request) -> DemoJSON:
         wanted = request.path_params["id"]
         found = next((r for r in records if str(r.get("id")) == wanted), None)
         if found is None:
-            return JSONResponse({"error": "not found"}, 404)
-        return JSONResponse(found)
+            return DemoJSON({"error": "not found"}, 404)
+        return DemoJSON(found)
 
     return many, one
 
 
 def _map_endpoint(entries: dict[str, Any]) -> Any:
-    async def lookup(request: Request) -> JSONResponse:
+    async def lookup(request: Request) -> DemoJSON:
         wanted = [v for param in request.query_params for v in _values(request, param)]
-        return JSONResponse({k: entries[k] for k in wanted if k in entries})
+        return DemoJSON({k: entries[k] for k in wanted if k in entries})
     return lookup

@@ -14,10 +14,11 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from ..demo.fixtures import DemoJSON
 from .store import open_store
 
 Handler = Callable[[Request], Any]
@@ -32,8 +33,8 @@ def _placeholders(values: Iterable[Any]) -> str:
     return ",".join("?" for _ in values)
 
 
-def _bad_request(problem: str) -> JSONResponse:
-    return JSONResponse({"error": problem}, status_code=400)
+def _bad_request(problem: str) -> DemoJSON:
+    return DemoJSON({"error": problem}, status_code=400)
 
 
 def _order(row: sqlite3.Row) -> dict[str, Any]:
@@ -50,15 +51,15 @@ def _entity_handlers(db: sqlite3.Connection, table: str,
         row = db.execute(f"SELECT * FROM {table} WHERE id = ?",
                          (request.path_params["id"],)).fetchone()
         if row is None:
-            return JSONResponse({"error": "not found"}, status_code=404)
-        return JSONResponse(to_json(row))
+            return DemoJSON({"error": "not found"}, status_code=404)
+        return DemoJSON(to_json(row))
 
     async def many(request: Request) -> Response:
         if "ids" not in request.query_params:
             return _bad_request("ids is required")
         ids = _ids(request)
         rows = db.execute(f"SELECT * FROM {table} WHERE id IN ({_placeholders(ids)})", ids)
-        return JSONResponse([to_json(row) for row in rows])
+        return DemoJSON([to_json(row) for row in rows])
 
     return one, many
 
@@ -82,7 +83,7 @@ def _orders_service(db: sqlite3.Connection) -> list[Route]:
         rows = db.execute("SELECT * FROM orders WHERE user_id = ? "
                           "ORDER BY created_at DESC, id DESC LIMIT ?",
                           (request.query_params["user_id"], max(0, min(limit, 100))))
-        return JSONResponse([_order(row) for row in rows])
+        return DemoJSON([_order(row) for row in rows])
 
     return [Route("/orders", listing), Route("/orders/{id}", one)]
 
@@ -92,7 +93,7 @@ def _inventory_service(db: sqlite3.Connection) -> list[Route]:
         ids = _ids(request)
         rows = db.execute("SELECT product_id, stock FROM inventory "
                           f"WHERE product_id IN ({_placeholders(ids)})", ids)
-        return JSONResponse({row["product_id"]: row["stock"] for row in rows})
+        return DemoJSON({row["product_id"]: row["stock"] for row in rows})
 
     return [Route("/inventory", stock)]
 
@@ -108,7 +109,7 @@ def _reviews_service(db: sqlite3.Connection) -> list[Route]:
                               (request.query_params["user_id"],))
         else:
             return _bad_request("product_ids or user_id is required")
-        return JSONResponse([dict(row) for row in rows])
+        return DemoJSON([dict(row) for row in rows])
 
     return [Route("/reviews", reviews)]
 
