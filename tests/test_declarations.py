@@ -208,6 +208,20 @@ def test_a_broken_fixture_file_stops_start_up_naming_it(tmp_path: Path) -> None:
     assert "fixture file posts.json" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(("text", "said"), [
+    ('{"things": [{"id": 1, "v": NaN}]}', "NaN is not a JSON value"),
+    ('{"things": [{"id": 1, "v": -Infinity}]}', "-Infinity is not a JSON value"),
+    ('{"things": [{"id": 1, "name": "\\ud800"}]}', "surrogates not allowed"),
+])
+def test_a_fixture_file_the_services_could_not_write_is_refused(tmp_path: Path, text: str,
+                                                                said: str) -> None:
+    from tessera.compose import fixtures
+
+    (tmp_path / "things.json").write_text(text)
+    with pytest.raises(ValueError, match="fixture file things.json: .*" + said):
+        fixtures(tmp_path)
+
+
 def test_fixture_services_answer_json_as_starlette_writes_it(tmp_path: Path) -> None:
     """The demo services encode with orjson (DemoJSON): the bytes Starlette's
     JSONResponse writes (an exponent's zeros aside: 1e-7 for 1e-07), and a value

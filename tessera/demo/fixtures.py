@@ -63,8 +63,11 @@ def fixtures(folder: Path | str) -> Demo:
     data = {}
     for path in files:  # read now: a broken file stops start-up, naming itself
         try:
-            loaded = json.loads(path.read_text("utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            loaded = json.loads(path.read_text("utf-8"), parse_constant=_not_json)
+            # what the services will write: a string with a lone surrogate
+            # ("\ud800") is no UTF-8, and would fail every answer holding it
+            json.dumps(loaded, ensure_ascii=False).encode("utf-8")
+        except (OSError, ValueError) as exc:  # UnicodeError is a ValueError
             raise ValueError(f"fixture file {path.name}: {exc}") from None
         if not isinstance(loaded, dict) or not all(isinstance(v, list | dict)
                                                    for v in loaded.values()):
@@ -76,6 +79,10 @@ def fixtures(folder: Path | str) -> Demo:
         return {name: fixture_service(collections) for name, collections in data.items()}
 
     return Demo(tuple(data), services)
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def fixture_service(data: Mapping[str, Any]) -> Starlette:
