@@ -4,7 +4,6 @@ answers like a service would."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -222,7 +221,7 @@ def test_a_fixture_file_the_services_could_not_write_is_refused(tmp_path: Path, 
         fixtures(tmp_path)
 
 
-def test_fixture_services_answer_json_as_starlette_writes_it(tmp_path: Path) -> None:
+async def test_fixture_services_answer_json_as_starlette_writes_it(tmp_path: Path) -> None:
     """The demo services encode with orjson (DemoJSON): the bytes Starlette's
     JSONResponse writes (an exponent's zeros aside: 1e-7 for 1e-07), and a value
     orjson refuses (an integer past 64 bits) still served."""
@@ -240,13 +239,9 @@ def test_fixture_services_answer_json_as_starlette_writes_it(tmp_path: Path) -> 
         assert json.loads(ours) == value
     (tmp_path / "things.json").write_text(json.dumps({"things": records}))
     app = fixtures(tmp_path).make()["things"]
-
-    async def ask() -> tuple[httpx.Response, httpx.Response]:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://things.demo") as client:
-            return await client.get("/things/2"), await client.get("/things?id=1")
-
-    big, one = asyncio.run(ask())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://things.demo") as client:
+        big, one = await client.get("/things/2"), await client.get("/things?id=1")
     assert big.status_code == 200 and big.json()["count"] == 2 ** 70
     assert one.content == DemoJSON(records[:1]).body and one.json() == records[:1]
 

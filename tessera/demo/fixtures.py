@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import orjson
 from starlette.applications import Starlette
@@ -81,7 +81,7 @@ def fixtures(folder: Path | str) -> Demo:
     return Demo(tuple(data), services)
 
 
-def _not_json(constant: str) -> None:
+def _not_json(constant: str) -> NoReturn:
     raise ValueError(f"{constant} is not a JSON value")
 
 
