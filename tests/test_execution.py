@@ -442,6 +442,28 @@ async def test_a_linked_number_beyond_its_scalar_is_reported_at_its_path() -> No
     assert [e["path"] for e in ours["errors"]] == [["products", 0, "stock"]]
 
 
+@pytest.mark.anyio
+async def test_linked_scalars_of_other_types_in_a_list_are_judged_one_by_one() -> None:
+    """A list's linked Int (stock) is read for the whole list at once when every load
+    settled with an int or null; one value of another type (a string, a bool, a
+    float) sends each product's stock through its own check, which refuses that
+    one at its path and keeps the rest, as graphql-core's way does."""
+    query = '{ products(ids: ["1", "2", "3", "4", "5"]) { name stock } }'
+    answers = [  # (inventory's body, the stock answered, the items refused)
+        (b'{"1": "lots", "2": 7, "3": true, "4": null, "5": 2.5}',
+         [None, 7, None, None, None], [0, 2, 4]),
+        # a bool alone, which GraphQL's Int would take as 1
+        (b'{"1": 7, "2": true, "3": 7, "4": 0, "5": 1}', [7, None, 7, 0, 1], [1])]
+    for body, stock, refused in answers:
+        async with FaultServer("json", body) as inventory, \
+                gateway({"backends": {"inventory": {"url": inventory.url, "retries": 0}}}) \
+                as client:
+            ours = await _gql_both_ways(client, query)
+        assert [p["stock"] for p in ours["data"]["products"]] == stock
+        assert [(e["path"], e["extensions"]["code"]) for e in ours["errors"]] == [
+            (["products", index, "stock"], "BACKEND_BAD_RESPONSE") for index in refused]
+
+
 async def _gql_both_ways(client: Any, query: str) -> dict[str, Any]:
     """The gateway's answer, equal to graphql-core's own execution's."""
     schema = client.app.state.schema
@@ -476,11 +498,17 @@ class BadProducts(httpx.AsyncBaseTransport):
     '{ order(id: "42") { items { quantity product { id name price } } products { name } } }',
     '{ order(id: "42") { items { product { name stock } } } }',  # its own prefetch below
     '{ orders(ids: ["42", "42", "1"]) { id items { product { name } } } }',
+    '{ products(ids: ["A1", "B2", "A1"]) { id name price } }',  # one refused of a list
 ])
 async def test_refused_linked_records_get_the_same_errors_both_ways(query: str) -> None:
     async with gateway(transport=BadProducts()) as client:
         ours = await _gql_both_ways(client, query)
     assert any(e["extensions"]["code"] == "BACKEND_BAD_RESPONSE" for e in ours["errors"])
+    if query.startswith("{ products"):  # the refused record alone is null
+        assert ours["data"]["products"] == [
+            {"id": "A1", "name": "Green Tea", "price": 15.0}, None,
+            {"id": "A1", "name": "Green Tea", "price": 15.0}]
+        assert [e["path"] for e in ours["errors"]] == [["products", 1]]
 
 
 DIRECTED = [

@@ -44,7 +44,7 @@ from ..loaders import wait_all
 from ..resilience import Stale
 from .binding import Rest
 from .lookahead import early_plans, fresh, prefetch, prefetch_plans, record_plans, start
-from .records import builder, scalar_check
+from .records import builder, exact_type, scalar_check
 
 NOTHING: Any = object()
 LINK = "tessera.link"  # the StrawberryField metadata key holding a field's Link
@@ -193,9 +193,29 @@ class Link:
                 except Exception:
                     return NOTHING
 
-            read_scalar.column = _column(  # type: ignore[attr-defined]
-                of, lambda context: partial(scalar_of, context.loaders[binding]),
-                lambda: None)
+            column = _column(of, lambda context: partial(scalar_of, context.loaders[binding]),
+                             lambda: None)
+            exact = self.exact
+            if exact is None or loader_key is not str:
+                read_scalar.column = column  # type: ignore[attr-defined]
+                return read_scalar
+            as_loaded = frozenset({exact, type(None)})
+
+            def scalar_column(parents: list[Any], context: Any) -> list[Any] | None:
+                # a column of string keys whose loads all settled with values of the
+                # scalar's usual JSON type (or null): those values, as scalar_of
+                # would give each (a stock count for each of 100 products)
+                try:
+                    raws = list(map(of, parents))
+                except Exception:
+                    return None
+                if {*map(type, raws)} == _STR:
+                    found: list[Any] = context.loaders[binding].settled_all(raws, NOTHING)
+                    if {*map(type, found)} <= as_loaded:
+                        return found
+                return column(parents, context)
+
+            read_scalar.column = scalar_column  # type: ignore[attr-defined]
             return read_scalar
 
         def read(parent: Any, context: Any) -> Any:
@@ -226,6 +246,13 @@ class Link:
         if self._finish is None:
             self._finish = _finisher(self)
         return self._finish
+
+    @property
+    def exact(self) -> type | None:
+        """For a scalar field: the type of the loaded values its check passes as they
+        are (`int` for an Int); None for any other field."""
+        return None if self.many or self.target is not None else \
+            exact_type(_strip(self.field.type))
 
     @property
     def builder(self) -> Callable[[Any], Any]:
@@ -299,7 +326,9 @@ def _parameter(name: str, arg: Arg) -> inspect.Parameter:
 
 
 _KEY_TYPES = frozenset({str, type(None)})
+_STR = {str}
 _UNREAD = (BaseException, Stale)  # a settled load a reader leaves to the resolver
+_RECORDS = frozenset({dict, type(None)})  # loaded values built without a look at each first
 
 
 def _loaded(loader: Any, key: Hashable) -> Any:
@@ -389,21 +418,40 @@ async def _many(spec: Link, info: Info, loader: Any, keys: list[Hashable],
     if waits:
         await wait_all(waits)
     values = loader.values(keys)
-    values = [fresh(info, value, index) if isinstance(value, Stale) else value
-              for index, value in enumerate(values)]
+    plain = {*map(type, values)} <= _RECORDS  # no exception, no stale answer
+    if not plain:
+        values = [fresh(info, value, index) if isinstance(value, Stale) else value
+                  for index, value in enumerate(values)]
     ahead = await _sent(info, spec, values, early)
+    results = _finished(spec, values, plain)
+    await _children(info, spec, results, early, ahead)
+    return results
+
+
+def _finished(spec: Link, values: list[Any], plain: bool) -> list[Any]:
+    """Each loaded value as the field's item: an exception stays one (graphql-core
+    nulls that item and reports it at its path), and so does a record the backend
+    got wrong (that item only). Records alone (`plain`) are built in one pass, item
+    by item only when one of them is refused (building has no side effects)."""
+    finish = spec.finisher
+    if plain:
+        try:
+            if spec.then is not None:  # (which may make something of a null too)
+                return list(map(finish, values))
+            build = spec.builder
+            return [None if value is None else build(value) for value in values]
+        except Exception:  # noqa: S110 - each item is built again below, on its own
+            pass
     results: list[Any] = []
     append = results.append
-    finish = spec.finisher
     for value in values:
         if isinstance(value, Exception):
-            append(value)  # graphql-core nulls this item and reports it at its path
+            append(value)
             continue
         try:
             append(finish(value))
-        except Exception as exc:  # a record the backend got wrong: this item only
+        except Exception as exc:
             append(exc)
-    await _children(info, spec, results, early, ahead)
     return results
 
 

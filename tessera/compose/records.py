@@ -213,6 +213,12 @@ def _structured(annotation: Any, service: str, key: str,
     return lambda v: v  # a type Tessera does not check (an enum, a custom scalar)
 
 
+def exact_type(kind: Any) -> type | None:
+    """The type of the values a scalar's check passes as they are (`str` for an ID),
+    None for a type that is not one of the checked scalars."""
+    return _EXACT.get(kind)
+
+
 def scalar_check(kind: Any, wrong: Callable[[], Exception]) -> Callable[[Any], Any] | None:
     """The check (and conversion) of one value for a scalar type: `ID` takes a string
     or a number (as a string), `float` an int too, `int` never a bool; None for a

@@ -146,6 +146,10 @@ class _Loader(DataLoader[Any, Any]):
         (asked for again, it is loaded again)."""
         return self._values.get(key, default)
 
+    def settled_all(self, keys: Iterable[Any], default: Any = None) -> list[Any]:
+        """`settled` for each of `keys`, in one pass."""
+        return list(map(self._values.get, keys, repeat(default)))
+
     def dispatch(self) -> None:
         """Send the queued keys as one batch (aiodataloader's dispatch_queue, without
         its wrappers: the binding splits a batch at the backend's size itself)."""
