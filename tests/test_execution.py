@@ -460,8 +460,9 @@ async def test_linked_scalars_of_other_types_in_a_list_are_judged_one_by_one() -
                 as client:
             ours = await _gql_both_ways(client, query)
         assert [p["stock"] for p in ours["data"]["products"]] == stock
-        assert [(e["path"], e["extensions"]["code"]) for e in ours["errors"]] == [
-            (["products", index, "stock"], "BACKEND_BAD_RESPONSE") for index in refused]
+        assert [(e["path"], e["extensions"]["code"], e["message"]) for e in ours["errors"]] \
+            == [(["products", index, "stock"], "BACKEND_BAD_RESPONSE",
+                 "The inventory service sent a value that is not an Int.") for index in refused]
 
 
 async def _gql_both_ways(client: Any, query: str) -> dict[str, Any]:

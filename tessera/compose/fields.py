@@ -518,8 +518,13 @@ def _build_for(kind: Any, service: str) -> Callable[[Any], Any]:
     return _scalar(kind, service)
 
 
+_SCALAR_NAMES = {strawberry.ID: "an ID", str: "a String", int: "an Int", float: "a Float",
+                 bool: "a Boolean"}  # as a client reads the field's type
+
+
 def _scalar(kind: Any, service: str) -> Callable[[Any], Any]:
+    named = _SCALAR_NAMES.get(kind) or f"a {getattr(kind, '__name__', kind)}"
+
     def wrong() -> BackendBadResponse:
-        return BackendBadResponse(service, f"sent a value that is not a "
-                                  f"{getattr(kind, '__name__', kind)}")
+        return BackendBadResponse(service, f"sent a value that is not {named}")
     return scalar_check(kind, wrong) or (lambda value: value)
