@@ -195,7 +195,7 @@ class Link:
 
             column = _column(of, lambda context: partial(scalar_of, context.loaders[binding]),
                              lambda: None)
-            exact = self.exact
+            exact = exact_type(_strip(self.field.type))  # int for an Int, str for an ID
             if exact is None or loader_key is not str:
                 read_scalar.column = column  # type: ignore[attr-defined]
                 return read_scalar
@@ -246,13 +246,6 @@ class Link:
         if self._finish is None:
             self._finish = _finisher(self)
         return self._finish
-
-    @property
-    def exact(self) -> type | None:
-        """For a scalar field: the type of the loaded values its check passes as they
-        are (`int` for an Int); None for any other field."""
-        return None if self.many or self.target is not None else \
-            exact_type(_strip(self.field.type))
 
     @property
     def builder(self) -> Callable[[Any], Any]:
@@ -326,7 +319,7 @@ def _parameter(name: str, arg: Arg) -> inspect.Parameter:
 
 
 _KEY_TYPES = frozenset({str, type(None)})
-_STR = {str}
+_STR = frozenset({str})
 _UNREAD = (BaseException, Stale)  # a settled load a reader leaves to the resolver
 _RECORDS = frozenset({dict, type(None)})  # loaded values built without a look at each first
 

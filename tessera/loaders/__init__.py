@@ -264,6 +264,9 @@ class _Unbatched(_Loader):
     def settled(self, key: Any, default: Any = None) -> Any:
         return default  # nothing kept: a field that reads it loads it
 
+    def settled_all(self, keys: Iterable[Any], default: Any = None) -> list[Any]:
+        return [default for _ in keys]
+
     def load(self, key: Any) -> asyncio.Future[Any]:
         self._futures.pop(key, None)  # nothing kept: each load its own call
         return super().load(key)
