@@ -79,6 +79,9 @@ class ServerSettings(_Section):
     csrf_require_preflight: bool = False
     cors: CorsSettings = CorsSettings()
     max_body_bytes: int = Field(256 * 1024, ge=1024)
+    # the decoded bytes of backend answers all requests in progress may hold at once,
+    # per worker; past it a call is refused (BACKEND_UNAVAILABLE, "memory_limit")
+    max_backend_bytes: int = Field(64 * MiB, ge=1024)
     request_timeout_ms: int = Field(5000, ge=10)
     completeness_report: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"

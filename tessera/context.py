@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .backends import Backends, CallScope
+from .backends import AnswerBudget, Backends, CallScope
 from .loaders import Loaders, make_loaders
 
 if TYPE_CHECKING:
@@ -60,8 +60,11 @@ def request_id_from(headers: Mapping[str, str]) -> str:
 
 
 def call_scope(headers: Mapping[str, str], *, timeout_ms: int | None = None,
-               request_id: str | None = None) -> CallScope:
-    """The forwarded headers (with the request id) and deadline of one client request."""
+               request_id: str | None = None, budget: AnswerBudget | None = None
+               ) -> CallScope:
+    """The forwarded headers (with the request id), deadline and account with the
+    process's `budget` for backend answers of one client request; the request's
+    server calls `scope.release()` when it ends."""
     forwarded = forwarded_headers(headers)
     if not request_id:
         request_id = request_id_from(forwarded)
@@ -69,7 +72,8 @@ def call_scope(headers: Mapping[str, str], *, timeout_ms: int | None = None,
     deadline = None
     if timeout_ms is not None:
         deadline = asyncio.get_running_loop().time() + timeout_ms / 1000
-    return CallScope(headers=forwarded, deadline=deadline)
+    return CallScope(headers=forwarded, deadline=deadline,
+                     tab=None if budget is None else budget.tab())
 
 
 def new_context(backends: Backends, headers: Mapping[str, str], *,
@@ -77,6 +81,7 @@ def new_context(backends: Backends, headers: Mapping[str, str], *,
                 request_id: str | None = None,
                 named: dict[str, Rest] | None = None) -> Context:
     """`named`: the graph's bindings by name (`loaders.NAME` in plain resolvers)."""
-    scope = call_scope(headers, timeout_ms=timeout_ms, request_id=request_id)
+    scope = call_scope(headers, timeout_ms=timeout_ms, request_id=request_id,
+                       budget=backends.answers)
     return Context(loaders=make_loaders(backends, scope, named, batching=batching),
                    request_id=scope.headers["x-request-id"], scope=scope)

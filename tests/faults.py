@@ -28,8 +28,9 @@ class FaultServer:
     reset (closes without answering), json (answers `body` with 200), slow
     (answers `body` after `delay` seconds), raw (writes `body` as it is: bytes
     that need not be HTTP), gzip (`body` is a gzip stream, sent chunked with
-    Content-Encoding: gzip and no Content-Length). `mode` may be changed while it runs;
-    `peak` is the most requests it ever held at once.
+    Content-Encoding: gzip and no Content-Length), gated (answers `body` once `gate`
+    is set). `mode` may be changed while it runs; `peak` is the most requests it
+    ever held at once.
     """
 
     def __init__(self, mode: str, body: bytes = b"{}", delay: float = 0.0) -> None:
@@ -42,6 +43,7 @@ class FaultServer:
         self.calls = 0
         self.paths: list[str] = []
         self.heads: list[bytes] = []  # each request's head, as received
+        self.gate = asyncio.Event()  # what "gated" answers wait for
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
 
@@ -108,6 +110,9 @@ class FaultServer:
             writer.transport.abort()
             return
         elif mode == "json":
+            writer.write(_response("200 OK", self.body))
+        elif mode == "gated":
+            await self.gate.wait()
             writer.write(_response("200 OK", self.body))
         elif mode == "slow":
             await asyncio.sleep(self.delay)

@@ -259,3 +259,103 @@ async def test_long_ids_are_split_so_every_url_stays_short() -> None:
     assert all(len(call) <= 8100 for call in calls)
     assert sorted(k for call in calls for k in httpx.URL(call).params["ids"].split(",")) \
         == sorted(ids)
+
+
+# --- server.max_backend_bytes: what the requests in progress hold at once -------------
+
+ORDER = json.dumps({"id": "42", "status": "SHIPPED", "user_id": "7", "items": [],
+                    "note": "x" * 300_000}).encode()  # a big answer: 300 KB
+ORDER_AND_USER = '{ order(id: "42") { id user { name } } }'
+
+
+async def _until(condition: Any) -> None:
+    """Wait for `condition()` (real sockets are involved), bounded: 2,000 looks."""
+    for _ in range(2000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the condition never came true")
+
+
+async def _held_by_one(settings: dict[str, Any], second: str, *, joins: bool = False
+                       ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], int]:
+    """Request A holds the 300 KB order while its user's call waits at a gate; B asks
+    while A is in progress; C asks once A has ended. (A, B, C, calls to orders)."""
+    async with FaultServer("gated" if joins else "json", ORDER) as orders, \
+            FaultServer("gated", b'{"id": "7", "name": "Aziz"}') as users:
+        settings = {"server": settings.get("server", {}), "backends": {
+            "orders": {"url": orders.url, **policy(**settings.get("orders", {}))},
+            "users": {"url": users.url, **policy()}}}
+        async with gateway(settings) as client:
+            first = asyncio.ensure_future(gql(client, ORDER_AND_USER))
+            if joins:  # B's call joins A's while it is out (coalescing)
+                await _until(lambda: orders.active == 1)
+                other = asyncio.ensure_future(gql(client, second))
+                for _ in range(1000):  # B runs as far as it can: to A's call
+                    await asyncio.sleep(0)
+                orders.gate.set()
+                await _until(lambda: users.active == 1)
+                b = await other
+            else:
+                await _until(lambda: users.active == 1)  # A holds the order now
+                b = await gql(client, second)
+            users.gate.set()
+            a = await first
+            c = await gql(client, ORDER_AND_USER)
+    return a, b, c, orders.calls
+
+
+def _memory_limit(body: dict[str, Any]) -> str:
+    assert body["data"] == {"order": None}
+    [error] = body["errors"]
+    assert error["path"] == ["order"]
+    assert error["extensions"] == {"code": "BACKEND_UNAVAILABLE", "service": "orders",
+                                   "reason": "memory_limit"}
+    assert "127.0.0.1" not in error["message"]
+    return str(error["message"])
+
+
+async def test_an_answer_with_no_room_is_dropped_and_the_bytes_come_back() -> None:
+    a, b, c, calls = await _held_by_one({"server": {"max_backend_bytes": len(ORDER) * 3 // 2},
+                                         "orders": {"coalesce": False}},
+                                        '{ order(id: "42") { id } }')
+    served = {"order": {"id": "42", "user": {"name": "Aziz"}}}
+    assert a == {"data": served} and c == {"data": served}  # C: A gave its bytes back
+    assert "answered, but its answer (300" in _memory_limit(b)
+    assert calls == 3
+
+
+async def test_no_call_is_made_while_the_limit_is_held() -> None:
+    async with FaultServer("json", ORDER) as orders, \
+            FaultServer("json", b'{"id": "7", "name": "Aziz"}') as users:
+        settings = {"server": {"max_backend_bytes": len(ORDER)}, "backends": {
+            "orders": {"url": orders.url, **policy()}, "users": {"url": users.url}}}
+        async with gateway(settings) as client:
+            bodies = [await gql(client, ORDER_AND_USER) for _ in range(2)]
+            metrics = (await client.get("/metrics")).text
+    for body in bodies:  # the second is the same: the first gave its bytes back
+        assert body["data"] == {"order": {"id": "42", "user": None}}
+        [error] = body["errors"]
+        assert error["path"] == ["order", "user"]
+        assert error["extensions"]["reason"] == "memory_limit"
+        assert "was not called" in error["message"]
+    assert users.calls == 0
+    assert 'outcome="memory_limit",service="users"}' in metrics  # counted as refused
+
+
+async def test_a_shared_answer_is_charged_to_each_request_that_uses_it() -> None:
+    a, b, c, calls = await _held_by_one({"server": {"max_backend_bytes": len(ORDER) * 3 // 2}},
+                                        '{ order(id: "42") { status } }', joins=True)
+    assert a["data"]["order"]["user"] == {"name": "Aziz"}
+    _memory_limit(b)
+    assert calls == 2  # A's call served both A and B (then C made its own)
+
+
+async def test_an_answer_from_the_cache_is_charged_as_a_fetched_one() -> None:
+    a, b, c, calls = await _held_by_one({"server": {"max_backend_bytes": len(ORDER) * 3 // 2},
+                                         "orders": {"cache": {"ttl_s": 60}}},
+                                        '{ order(id: "42") { status } }')
+    assert a["data"]["order"]["user"] == {"name": "Aziz"}
+    _memory_limit(b)
+    assert calls == 1  # B and C were served from the cache (B over the limit)
+    assert c["data"]["order"]["user"] == {"name": "Aziz"}

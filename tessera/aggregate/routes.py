@@ -67,11 +67,19 @@ class Aggregator:
         if plan.operation is not None:
             context = new_context(backends, headers, timeout_ms=timeout_ms,
                                   request_id=request_id, named=self.named)
-            result = await self._operation(plan, wildcards, context)
+            try:
+                result = await self._operation(plan, wildcards, context)
+            finally:
+                context.scope.release()
             result.calls = context.scope.report.calls
             return result
-        scope = call_scope(headers, timeout_ms=timeout_ms, request_id=request_id)
-        result = await run_plan(plan, wildcards, backends, scope, strategy=strategy, down=down)
+        scope = call_scope(headers, timeout_ms=timeout_ms, request_id=request_id,
+                           budget=backends.answers)
+        try:
+            result = await run_plan(plan, wildcards, backends, scope, strategy=strategy,
+                                    down=down)
+        finally:
+            scope.release()
         result.calls = scope.report.calls
         return result
 

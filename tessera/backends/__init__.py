@@ -15,9 +15,9 @@ import httpx
 
 from ..config import Settings
 from .client import MISSING, BackendClient
-from .scope import CallScope
+from .scope import AnswerBudget, CallScope
 
-__all__ = ["MISSING", "BackendClient", "Backends", "CallScope"]
+__all__ = ["MISSING", "AnswerBudget", "BackendClient", "Backends", "CallScope"]
 
 DEMO_HOST_SUFFIX = ".demo"
 
@@ -25,9 +25,12 @@ DEMO_HOST_SUFFIX = ".demo"
 class Backends:
     """A client per backend name, plus how each is reached."""
 
-    def __init__(self, clients: dict[str, BackendClient], modes: dict[str, str]) -> None:
+    def __init__(self, clients: dict[str, BackendClient], modes: dict[str, str],
+                 answers: AnswerBudget | None = None) -> None:
         self.clients = clients
         self.modes = modes  # service -> "http" or "embedded"
+        # the bytes of answers the requests in progress hold (server.max_backend_bytes)
+        self.answers = answers
 
     @classmethod
     def open(cls, settings: Settings, names: Iterable[str], *,
@@ -56,7 +59,7 @@ class Backends:
             base_url = url or f"http://{service}{DEMO_HOST_SUFFIX}"
             clients[service] = BackendClient(service, base_url, settings.policy(service),
                                              chosen, clock=clock, shared=shared)
-        return cls(clients, modes)
+        return cls(clients, modes, AnswerBudget(settings.server.max_backend_bytes))
 
     def status(self) -> dict[str, dict[str, object]]:
         """Each backend as /readyz shows it: how it is reached, its state, circuit,

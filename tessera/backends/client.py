@@ -45,13 +45,15 @@ from ..resilience.cache import EntityCache
 from .body import ACCEPT_ENCODING, PIECE, plain_length, read_capped, read_chunks
 from .http1 import Http1Pool, Malformed, Unreachable
 from .recent import RecentCalls
-from .scope import OK, CallScope, outcome_of
+from .scope import HELD_FULL, OK, CallScope, outcome_of
 from .urls import MAX_URL_CHARS, with_query
 
 log = logging.getLogger("tessera.backends")
 
 MISSING: Final = object()
 """Returned by `get_json(..., missing_ok=True)` when the backend answers 404."""
+# A call's outcome: its decoded JSON (or MISSING), its Cache-Control, its body's bytes
+Fetched = tuple[Any, "str | None", int]
 
 _RETRY_STATUSES = frozenset({502, 503, 504})
 _HEADERS = {"accept": "application/json", "accept-encoding": ACCEPT_ENCODING,
@@ -94,7 +96,7 @@ class BackendClient:
             self._way = _Native(base, service, policy)
         else:
             self._way = _Pool(base, policy)
-        self._in_flight: dict[tuple[Any, ...], asyncio.Future[tuple[Any, str | None]]] = {}
+        self._in_flight: dict[tuple[Any, ...], asyncio.Future[Fetched]] = {}
         self.breaker = CircuitBreaker(service, policy.circuit_breaker, clock=clock,
                                       on_change=metrics.circuit_changed)
         metrics.circuit_changed(service, "closed", "closed")  # exported from the start
@@ -137,24 +139,31 @@ class BackendClient:
             raise InputError(f"A value sent to the {self.service} service is too long "
                              f"(a backend URL may hold at most {MAX_URL_CHARS} characters).")
         if not self.policy.coalesce:
-            return await self._call(target, scope, missing_ok)
+            body, cache_control, _ = await self._call(target, scope, missing_ok)
+            return body, cache_control
         key = (target, missing_ok, scope.headers.get("authorization"),
                scope.headers.get("accept-language"))
         leader = self._in_flight.get(key)
         if leader is not None:
             try:
-                answer: tuple[Any, str | None] = await asyncio.shield(leader)
+                answer: Fetched = await asyncio.shield(leader)
             except asyncio.CancelledError:
                 if leader.cancelled():  # the caller we waited on went away: call ourselves
-                    return await self._call(target, scope, missing_ok)
+                    body, cache_control, _ = await self._call(target, scope, missing_ok)
+                    return body, cache_control
                 raise
             except BackendError as exc:
                 scope.report.fared(self.service, outcome_of(exc))
                 raise
+            if scope.tab is not None:  # this request builds on the answer too
+                try:
+                    scope.tab.take(answer[2], self.service)
+                except BackendError as exc:
+                    scope.report.fared(self.service, outcome_of(exc))
+                    raise
             scope.report.fared(self.service, OK)
-            return answer
-        shared: asyncio.Future[tuple[Any, str | None]] = \
-            asyncio.get_running_loop().create_future()
+            return answer[0], answer[1]
+        shared: asyncio.Future[Fetched] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = shared
         try:
             answer = await self._call(target, scope, missing_ok)
@@ -167,17 +176,16 @@ class BackendClient:
             raise
         else:
             shared.set_result(answer)
-            return answer
+            return answer[0], answer[1]
         finally:
             del self._in_flight[key]
 
-    async def _call(self, target: str, scope: CallScope,
-                    missing_ok: bool) -> tuple[Any, str | None]:
+    async def _call(self, target: str, scope: CallScope, missing_ok: bool) -> Fetched:
         self.budget.deposit()
         attempt = 0
         while True:
             try:
-                answer: tuple[Any, str | None] = await self._attempt(target, scope, missing_ok)
+                answer: Fetched = await self._attempt(target, scope, missing_ok)
             except BackendError as exc:
                 if not self._retry_after_failure(exc, attempt, scope):
                     scope.report.called(self.service, outcome_of(exc))
@@ -205,8 +213,11 @@ class BackendClient:
             return False
         return True
 
-    async def _attempt(self, target: str, scope: CallScope, missing_ok: bool) -> Any:
+    async def _attempt(self, target: str, scope: CallScope, missing_ok: bool) -> Fetched:
         timeout = scope.timeout(self._timeout, self.service)
+        if scope.tab is not None and not scope.tab.room():
+            metrics.child(metrics.BACKEND_CALLS, self.service, HELD_FULL).inc()
+            raise scope.tab.full(self.service)
         try:
             permit = self.breaker.acquire()
         except CircuitOpen:
@@ -244,8 +255,9 @@ class BackendClient:
                 self._seconds.observe(seconds)
 
     async def _get(self, target: str, timeout: float, scope: CallScope,
-                   missing_ok: bool) -> Any:
-        """One GET within `timeout`, its body decoded (MISSING for an expected 404)."""
+                   missing_ok: bool) -> Fetched:
+        """One GET within `timeout`: its body decoded (MISSING for an expected 404),
+        Cache-Control, and the body's size."""
         headers = scope.headers
         try:
             if tracing.active:
@@ -260,9 +272,11 @@ class BackendClient:
         except _LIBRARY_ERRORS as exc:
             raise translated(self.service, timeout, exc) from exc
         if body is None:
-            return MISSING, cache_control
+            return MISSING, cache_control, 0
+        if scope.tab is not None:  # before parsing: the parsed answer is what weighs
+            scope.tab.take(len(body), self.service)
         try:
-            return orjson.loads(body), cache_control
+            return orjson.loads(body), cache_control, len(body)
         except orjson.JSONDecodeError:
             raise BackendBadResponse(self.service, "answered with a body that is not JSON") \
                 from None

@@ -120,7 +120,7 @@ class Rest:
         writes: list[Awaitable[None]] = []
         keep: Keep | None = None
         if cache.enabled:
-            found, missing = await cache.lookup(self.label, unique, caller, report)
+            found, missing = await cache.lookup(self.label, unique, caller, report, scope.tab)
 
             def keep(key: Hashable, value: Any, cache_control: str | None) -> None:
                 write = cache.keep(self.label, key, value, cache_control, caller, report)

@@ -49,7 +49,8 @@ REQUEST_SECONDS = Histogram("tessera_request_duration_seconds", "Client request 
 IN_FLIGHT = Gauge("tessera_requests_in_flight", "Client requests being served",
                   multiprocess_mode="livesum")
 BACKEND_CALLS = Counter("tessera_backend_calls", "Backend call attempts by outcome (ok, "
-                        "timeout, unavailable, bad_response, circuit_open, bulkhead_full)",
+                        "timeout, unavailable, bad_response, circuit_open, bulkhead_full, "
+                        "memory_limit)",
                         ["service", "outcome"])
 BACKEND_SECONDS = Histogram("tessera_backend_call_duration_seconds",
                             "Backend call latency (attempts that reached the network)",

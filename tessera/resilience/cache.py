@@ -34,6 +34,7 @@ from ..lru import LRU
 from .stale import Stale, backend_failed
 
 if TYPE_CHECKING:
+    from ..backends.scope import Tab
     from .shared import SharedState
 
 
@@ -77,6 +78,7 @@ class Hit:
     value: Any
     ttl_left_s: float
     shared: bool
+    size: int = 0  # its JSON's bytes (what a request using it is charged: AnswerBudget)
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ class EntityCache:
         if found is None or found[0].fresh_until <= self._clock():
             return None
         entry, shared = found
-        return Hit(entry.value, entry.fresh_until - self._clock(), shared)
+        return Hit(entry.value, entry.fresh_until - self._clock(), shared, entry.size)
 
     def remember(self, namespace: str, values: Any, caller: str | None = None) -> None:
         """Keep answers for stale-if-error (None means the backend had nothing)."""
@@ -172,9 +174,11 @@ class EntityCache:
         return ttl
 
     async def lookup(self, namespace: str, keys: list[Hashable], caller: str | None,
-                     report: Any) -> tuple[dict[Hashable, Any], list[Hashable]]:
+                     report: Any, tab: Tab | None = None
+                     ) -> tuple[dict[Hashable, Any], list[Hashable]]:
         """The answers kept for these keys (here, then in Redis), and the keys still
-        to fetch; each answer found is reported as a cacheable part."""
+        to fetch; each answer found is reported as a cacheable part, and charged to
+        the request's `tab` (served from here, it weighs as a fetched one would)."""
         found: dict[Hashable, Any] = {}
         missing: list[Hashable] = []
         for key in keys:
@@ -182,10 +186,12 @@ class EntityCache:
             if hit is None:
                 missing.append(key)
             else:
+                if tab is not None:
+                    tab.take(hit.size, self.service)
                 found[key] = hit.value
                 report.cache_part(hit.ttl_left_s, private=not hit.shared and caller is not None)
         if missing and self._second is not None:
-            missing = await self._from_second(namespace, missing, caller, found, report)
+            missing = await self._from_second(namespace, missing, caller, found, report, tab)
         return found, missing
 
     def keep(self, namespace: str, key: Hashable, value: Any, cache_control: str | None,
@@ -206,7 +212,8 @@ class EntityCache:
                                                  caller or ""), envelope, ttl)
 
     async def _from_second(self, namespace: str, keys: list[Hashable], caller: str | None,
-                           found: dict[Hashable, Any], report: Any) -> list[Hashable]:
+                           found: dict[Hashable, Any], report: Any,
+                           tab: Tab | None = None) -> list[Hashable]:
         """Keys answered by Redis (this caller's entry, else the shared one); the rest."""
         assert self._second is not None
         names = [name for key in keys for name in (
@@ -225,6 +232,8 @@ class EntityCache:
             if not isinstance(envelope, dict) or left <= 0:
                 still.append(key)
                 continue
+            if tab is not None:
+                tab.take(len(raw or b""), self.service)
             found[key] = envelope.get("v")
             report.cache_part(left, private=mine is not None and caller is not None)
         return still

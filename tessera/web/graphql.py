@@ -208,6 +208,14 @@ class GraphQLHTTP:
                               timeout_ms=self.server.request_timeout_ms, batching=self._batching,
                               request_id=seen.request_id, named=self._named)
         seen.calls = context.scope.report.calls
+        try:
+            return await self._answer(request, operations, batch, media, seen, codes,
+                                      context)
+        finally:
+            context.scope.release()  # its answers are in the body now
+
+    async def _answer(self, request: Request, operations: list[Params], batch: bool,
+                      media: str, seen: Seen, codes: set[str], context: Context) -> Response:
         allowed = _QUERIES if request.method == "GET" else _OPERATIONS
         # A batch's operations share one context: their loads batch together.
         shared = getattr(request.state, "shared", None)
