@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .backends import AnswerBudget, Backends, CallScope
+from .backends.scope import Tab
 from .loaders import Loaders, make_loaders
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def call_scope(headers: Mapping[str, str], *, timeout_ms: int | None = None,
     if timeout_ms is not None:
         deadline = asyncio.get_running_loop().time() + timeout_ms / 1000
     return CallScope(headers=forwarded, deadline=deadline,
-                     tab=None if budget is None else budget.tab())
+                     tab=None if budget is None else Tab(budget))
 
 
 def new_context(backends: Backends, headers: Mapping[str, str], *,

@@ -67,19 +67,16 @@ class Aggregator:
         if plan.operation is not None:
             context = new_context(backends, headers, timeout_ms=timeout_ms,
                                   request_id=request_id, named=self.named)
-            try:
-                result = await self._operation(plan, wildcards, context)
-            finally:
-                context.scope.release()
-            result.calls = context.scope.report.calls
-            return result
-        scope = call_scope(headers, timeout_ms=timeout_ms, request_id=request_id,
-                           budget=backends.answers)
+            scope = context.scope
+            running = self._operation(plan, wildcards, context)
+        else:
+            scope = call_scope(headers, timeout_ms=timeout_ms, request_id=request_id,
+                               budget=backends.answers)
+            running = run_plan(plan, wildcards, backends, scope, strategy=strategy, down=down)
         try:
-            result = await run_plan(plan, wildcards, backends, scope, strategy=strategy,
-                                    down=down)
+            result = await running
         finally:
-            scope.release()
+            scope.release()  # its answers are in the result now
         result.calls = scope.report.calls
         return result
 

@@ -45,7 +45,7 @@ from ..resilience.cache import EntityCache
 from .body import ACCEPT_ENCODING, PIECE, plain_length, read_capped, read_chunks
 from .http1 import Http1Pool, Malformed, Unreachable
 from .recent import RecentCalls
-from .scope import HELD_FULL, OK, CallScope, outcome_of
+from .scope import HELD_FULL, OK, CallScope, held_full, outcome_of
 from .urls import MAX_URL_CHARS, with_query
 
 log = logging.getLogger("tessera.backends")
@@ -139,30 +139,24 @@ class BackendClient:
             raise InputError(f"A value sent to the {self.service} service is too long "
                              f"(a backend URL may hold at most {MAX_URL_CHARS} characters).")
         if not self.policy.coalesce:
-            body, cache_control, _ = await self._call(target, scope, missing_ok)
-            return body, cache_control
+            return (await self._call(target, scope, missing_ok))[:2]
         key = (target, missing_ok, scope.headers.get("authorization"),
                scope.headers.get("accept-language"))
         leader = self._in_flight.get(key)
         if leader is not None:
             try:
                 answer: Fetched = await asyncio.shield(leader)
+                if scope.tab is not None:  # this request builds on the answer too
+                    scope.tab.take(answer[2], self.service)
             except asyncio.CancelledError:
                 if leader.cancelled():  # the caller we waited on went away: call ourselves
-                    body, cache_control, _ = await self._call(target, scope, missing_ok)
-                    return body, cache_control
+                    return (await self._call(target, scope, missing_ok))[:2]
                 raise
             except BackendError as exc:
                 scope.report.fared(self.service, outcome_of(exc))
                 raise
-            if scope.tab is not None:  # this request builds on the answer too
-                try:
-                    scope.tab.take(answer[2], self.service)
-                except BackendError as exc:
-                    scope.report.fared(self.service, outcome_of(exc))
-                    raise
             scope.report.fared(self.service, OK)
-            return answer[0], answer[1]
+            return answer[:2]
         shared: asyncio.Future[Fetched] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = shared
         try:
@@ -176,7 +170,7 @@ class BackendClient:
             raise
         else:
             shared.set_result(answer)
-            return answer[0], answer[1]
+            return answer[:2]
         finally:
             del self._in_flight[key]
 
@@ -217,7 +211,7 @@ class BackendClient:
         timeout = scope.timeout(self._timeout, self.service)
         if scope.tab is not None and not scope.tab.room():
             metrics.child(metrics.BACKEND_CALLS, self.service, HELD_FULL).inc()
-            raise scope.tab.full(self.service)
+            raise held_full(self.service, "was not called")
         try:
             permit = self.breaker.acquire()
         except CircuitOpen:

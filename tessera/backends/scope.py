@@ -90,9 +90,6 @@ class AnswerBudget:
         self.limit = limit
         self.held = 0
 
-    def tab(self) -> Tab:
-        return Tab(self)
-
 
 class Tab:
     """One request's account with the AnswerBudget."""
@@ -107,20 +104,11 @@ class Tab:
         """Before a call: is there room for an answer at all?"""
         return self.budget.held < self.budget.limit
 
-    @staticmethod
-    def full(service: str) -> BackendUnavailable:
-        return BackendUnavailable(service, "was not called: the gateway is holding as much "
-                                  "of its backends' answers as it may for the requests in "
-                                  "progress", reason=HELD_FULL)
-
     def take(self, size: int, service: str) -> None:
         """An answer of `size` decoded bytes, held until the request ends."""
         budget = self.budget
         if budget.held + size > budget.limit:
-            raise BackendUnavailable(service, f"answered, but its answer ({size} bytes) was "
-                                     "dropped: the gateway is holding as much of its "
-                                     "backends' answers as it may for the requests in "
-                                     "progress", reason=HELD_FULL)
+            raise held_full(service, f"answered, but its answer ({size} bytes) was dropped")
         budget.held += size
         self.held += size
 
@@ -132,6 +120,13 @@ class Tab:
     def __del__(self) -> None:  # a request that ended without release(): never leak
         if self.held:
             self.release()
+
+
+def held_full(service: str, what: str) -> BackendUnavailable:
+    """A call not made, or an answer dropped, because the AnswerBudget is spent."""
+    return BackendUnavailable(service, f"{what}: the gateway is holding as much of its "
+                              "backends' answers as it may for the requests in progress",
+                              reason=HELD_FULL)
 
 
 @dataclass(frozen=True)
